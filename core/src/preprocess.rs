@@ -1,0 +1,863 @@
+//! Frame → model input: geometry (stretch, center-crop, letterbox), resampling (bilinear,
+//! area), channel order, layout, normalization and optional direct quantization, written into a
+//! caller-provided buffer with no allocation.
+//!
+//! # Numerics
+//! - Colour conversion is integer (see [`crate::frame`]).
+//! - **Bilinear** uses half-pixel centres (`src = (dst + 0.5) · S/D − 0.5`, clamped to the
+//!   edge, as OpenCV, PIL and ONNX `Resize` with `half_pixel`), with the coordinate in Q11 fixed
+//!   point: the sampled value is within 0.5 (on the 0–255 scale) of the same formula in exact
+//!   arithmetic.
+//! - **Area** is the exact box average of every source pixel the output pixel covers, weighted
+//!   by the covered fraction, summed in integers and converted to `f32` once.
+//! - Normalization is one `f32` affine map per channel, `x = v · a + b`, where `v` is the
+//!   resampled value on the 0–255 scale.
+//! - Quantized output is `clamp(round_half_even(x / scale) + zero_point)` of that same `x`, so
+//!   [`Preprocess::run_quantized`] is bit-identical to quantizing the output of
+//!   [`Preprocess::run_f32`] with [`QuantParams::quantize`].
+
+use core::fmt;
+
+use crate::frame::Frame;
+use crate::quant::{QuantError, QuantInt, QuantParams};
+
+/// Resampling filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Resize {
+    /// Bilinear interpolation with half-pixel centres.
+    #[default]
+    Bilinear,
+    /// Box filter over the covered source area (best for downscaling camera frames).
+    Area,
+}
+
+/// How the frame's aspect ratio is fitted to the model input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Fit {
+    /// Scale each axis independently to fill the input (aspect ratio not kept).
+    #[default]
+    Stretch,
+    /// Keep the aspect ratio: crop the largest centred region of the input's aspect ratio.
+    CenterCrop,
+    /// Keep the aspect ratio: scale the whole frame to fit and pad the rest with `fill`
+    /// (a pixel value on the 0–255 scale, before normalization).
+    Letterbox {
+        /// Pixel value of the padding, all channels.
+        fill: u8,
+    },
+}
+
+/// Memory layout of the model input tensor (batch 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Layout {
+    /// `[1, C, H, W]`, planar (ONNX / PyTorch convention).
+    #[default]
+    Nchw,
+    /// `[1, H, W, C]`, interleaved (TensorFlow convention).
+    Nhwc,
+}
+
+/// Channels the model expects, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Channels {
+    /// Red, green, blue.
+    #[default]
+    Rgb,
+    /// Blue, green, red (Caffe-trained models).
+    Bgr,
+    /// One grey channel (BT.601 luma).
+    Gray,
+}
+
+impl Channels {
+    /// Number of channels.
+    pub const fn count(self) -> usize {
+        match self {
+            Channels::Rgb | Channels::Bgr => 3,
+            Channels::Gray => 1,
+        }
+    }
+}
+
+/// Map from the 0–255 pixel value `v` to the model's input value `x`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Normalize {
+    /// `x = v` (0…255).
+    Raw,
+    /// `x = v / 255` (0…1).
+    Unit,
+    /// `x = (v − 128) / 128`, Google's Inception-v3 graph convention (−1…0.992).
+    #[default]
+    Inception,
+    /// `x = v / 127.5 − 1` (−1…1), TF-slim's Inception preprocessing.
+    Symmetric,
+    /// `x = (v / 255 − mean[c]) / std[c]` per channel (torchvision convention). For
+    /// [`Channels::Gray`] only index 0 is used.
+    MeanStd {
+        /// Per-channel mean on the 0–1 scale, in the order of [`Channels`].
+        mean: [f32; 3],
+        /// Per-channel standard deviation on the 0–1 scale, must be finite and non-zero.
+        std: [f32; 3],
+    },
+}
+
+impl Normalize {
+    /// Per-channel `(a, b)` with `x = v · a + b`, or `None` when the parameters are unusable.
+    fn affine(&self) -> Option<[(f32, f32); 3]> {
+        let same = |a: f32, b: f32| Some([(a, b); 3]);
+        match *self {
+            Normalize::Raw => same(1.0, 0.0),
+            Normalize::Unit => same(1.0 / 255.0, 0.0),
+            Normalize::Inception => same(1.0 / 128.0, -1.0),
+            Normalize::Symmetric => same(1.0 / 127.5, -1.0),
+            Normalize::MeanStd { mean, std } => {
+                let mut out = [(0.0, 0.0); 3];
+                for c in 0..3 {
+                    let (m, s) = (mean[c], std[c]);
+                    if !(m.is_finite() && s.is_finite() && s != 0.0) {
+                        return None;
+                    }
+                    out[c] = (1.0 / (255.0 * s), -m / s);
+                }
+                Some(out)
+            }
+        }
+    }
+}
+
+/// Why a frame could not be preprocessed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum PreprocessError {
+    /// The configured output has zero width or height.
+    EmptyOutput,
+    /// The output buffer's length does not match `channels × height × width`.
+    OutputSize {
+        /// Elements the configuration writes.
+        needed: usize,
+        /// Elements in the buffer.
+        got: usize,
+    },
+    /// A `MeanStd` normalization has a zero or non-finite value.
+    InvalidNormalization,
+    /// The quantization parameters do not fit the output type.
+    Quant(QuantError),
+    /// The output geometry overflows `usize`.
+    TooLarge,
+}
+
+impl fmt::Display for PreprocessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            PreprocessError::EmptyOutput => f.write_str("model input has zero width or height"),
+            PreprocessError::OutputSize { needed, got } => write!(
+                f,
+                "input buffer holds {got} elements, the model input needs {needed}"
+            ),
+            PreprocessError::InvalidNormalization => {
+                f.write_str("normalization std must be finite and non-zero, mean finite")
+            }
+            PreprocessError::Quant(e) => write!(f, "input quantization: {e}"),
+            PreprocessError::TooLarge => f.write_str("model input size overflows"),
+        }
+    }
+}
+
+impl core::error::Error for PreprocessError {}
+
+impl From<QuantError> for PreprocessError {
+    fn from(e: QuantError) -> Self {
+        PreprocessError::Quant(e)
+    }
+}
+
+/// An axis-aligned rectangle in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Rect {
+    /// Left edge.
+    pub x: usize,
+    /// Top edge.
+    pub y: usize,
+    /// Width (≥ 1).
+    pub w: usize,
+    /// Height (≥ 1).
+    pub h: usize,
+}
+
+/// A complete preprocessing recipe for one model input.
+///
+/// ```
+/// use inception_edge_core::frame::{Frame, PixelFormat};
+/// use inception_edge_core::preprocess::{Fit, Layout, Preprocess};
+///
+/// let pixels = [128u8; 64 * 48 * 3];
+/// let frame = Frame::new(&pixels, 64, 48, PixelFormat::Rgb888)?;
+/// let pre = Preprocess::new(32, 32).fit(Fit::CenterCrop).layout(Layout::Nchw);
+/// let mut input = [0f32; 3 * 32 * 32];
+/// pre.run_f32(&frame, &mut input)?;
+/// assert!(input.iter().all(|&x| x == 0.0)); // (128 − 128) / 128
+/// # Ok::<(), Box<dyn core::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Preprocess {
+    /// Model input width.
+    pub width: usize,
+    /// Model input height.
+    pub height: usize,
+    /// Resampling filter.
+    pub resize: Resize,
+    /// Aspect-ratio handling.
+    pub fit: Fit,
+    /// Tensor layout.
+    pub layout: Layout,
+    /// Channel order.
+    pub channels: Channels,
+    /// Value normalization.
+    pub normalize: Normalize,
+}
+
+impl Preprocess {
+    /// A `width × height` RGB NCHW input, bilinear, stretched, Inception-normalized.
+    pub const fn new(width: usize, height: usize) -> Self {
+        Preprocess {
+            width,
+            height,
+            resize: Resize::Bilinear,
+            fit: Fit::Stretch,
+            layout: Layout::Nchw,
+            channels: Channels::Rgb,
+            normalize: Normalize::Inception,
+        }
+    }
+
+    /// Sets the resampling filter.
+    pub const fn resize(mut self, resize: Resize) -> Self {
+        self.resize = resize;
+        self
+    }
+
+    /// Sets the aspect-ratio handling.
+    pub const fn fit(mut self, fit: Fit) -> Self {
+        self.fit = fit;
+        self
+    }
+
+    /// Sets the tensor layout.
+    pub const fn layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self
+    }
+
+    /// Sets the channel order.
+    pub const fn channels(mut self, channels: Channels) -> Self {
+        self.channels = channels;
+        self
+    }
+
+    /// Sets the normalization.
+    pub const fn normalize(mut self, normalize: Normalize) -> Self {
+        self.normalize = normalize;
+        self
+    }
+
+    /// Number of elements the input tensor holds (`C × H × W`), or `None` on overflow.
+    pub const fn output_len(&self) -> Option<usize> {
+        match self.width.checked_mul(self.height) {
+            Some(p) => p.checked_mul(self.channels.count()),
+            None => None,
+        }
+    }
+
+    /// Shape of the input tensor with batch 1, in the configured layout.
+    pub const fn shape(&self) -> [usize; 4] {
+        let c = self.channels.count();
+        match self.layout {
+            Layout::Nchw => [1, c, self.height, self.width],
+            Layout::Nhwc => [1, self.height, self.width, c],
+        }
+    }
+
+    /// Where the frame's pixels come from (`src`, in frame pixels) and where they land
+    /// (`dst`, in input pixels) for a `frame_w × frame_h` frame. Pixels outside `dst` are
+    /// padding.
+    pub fn mapping(&self, frame_w: usize, frame_h: usize) -> (Rect, Rect) {
+        let (ow, oh) = (self.width as u128, self.height as u128);
+        let (fw, fh) = (frame_w as u128, frame_h as u128);
+        let full_src = Rect {
+            x: 0,
+            y: 0,
+            w: frame_w,
+            h: frame_h,
+        };
+        let full_dst = Rect {
+            x: 0,
+            y: 0,
+            w: self.width,
+            h: self.height,
+        };
+        // Rounded `a * b / c`, at least 1 and at most `max`.
+        let scaled =
+            |a: u128, b: u128, c: u128, max: usize| (((a * b + c / 2) / c) as usize).clamp(1, max);
+        match self.fit {
+            Fit::Stretch => (full_src, full_dst),
+            Fit::CenterCrop => {
+                if fw * oh > fh * ow {
+                    let w = scaled(fh, ow, oh, frame_w);
+                    let src = Rect {
+                        x: (frame_w - w) / 2,
+                        w,
+                        ..full_src
+                    };
+                    (src, full_dst)
+                } else {
+                    let h = scaled(fw, oh, ow, frame_h);
+                    let src = Rect {
+                        y: (frame_h - h) / 2,
+                        h,
+                        ..full_src
+                    };
+                    (src, full_dst)
+                }
+            }
+            Fit::Letterbox { .. } => {
+                if fw * oh > fh * ow {
+                    let h = scaled(fh, ow, fw, self.height);
+                    let dst = Rect {
+                        y: (self.height - h) / 2,
+                        h,
+                        ..full_dst
+                    };
+                    (full_src, dst)
+                } else {
+                    let w = scaled(fw, oh, fh, self.width);
+                    let dst = Rect {
+                        x: (self.width - w) / 2,
+                        w,
+                        ..full_dst
+                    };
+                    (full_src, dst)
+                }
+            }
+        }
+    }
+
+    /// Writes the normalized `f32` input tensor for `frame` into `out`.
+    pub fn run_f32(&self, frame: &Frame<'_>, out: &mut [f32]) -> Result<(), PreprocessError> {
+        self.run(frame, out.len(), |i, x| out[i] = x)
+    }
+
+    /// Writes the quantized input tensor for `frame` into `out` (`i8` or `u8`), bit-identical
+    /// to quantizing [`Preprocess::run_f32`]'s output with `q`.
+    pub fn run_quantized<T: QuantInt>(
+        &self,
+        frame: &Frame<'_>,
+        q: QuantParams,
+        out: &mut [T],
+    ) -> Result<(), PreprocessError> {
+        let q = q.check_for::<T>()?;
+        self.run(frame, out.len(), |i, x| out[i] = q.quantize(x))
+    }
+
+    /// Shared driver: validates, maps geometry, resamples and hands `(index, x)` to `emit`.
+    fn run(
+        &self,
+        frame: &Frame<'_>,
+        out_len: usize,
+        mut emit: impl FnMut(usize, f32),
+    ) -> Result<(), PreprocessError> {
+        if self.width == 0 || self.height == 0 {
+            return Err(PreprocessError::EmptyOutput);
+        }
+        let needed = self.output_len().ok_or(PreprocessError::TooLarge)?;
+        if out_len != needed {
+            return Err(PreprocessError::OutputSize {
+                needed,
+                got: out_len,
+            });
+        }
+        let affine = self
+            .normalize
+            .affine()
+            .ok_or(PreprocessError::InvalidNormalization)?;
+        let (src, dst) = self.mapping(frame.width(), frame.height());
+        let fill = match self.fit {
+            Fit::Letterbox { fill } => f32::from(fill),
+            _ => 0.0,
+        };
+        let nc = self.channels.count();
+        let plane = self.width * self.height;
+        let gray = self.channels == Channels::Gray;
+        let fetch = |x: usize, y: usize| -> [u8; 3] {
+            if gray {
+                let g = frame.gray(src.x + x, src.y + y);
+                [g, g, g]
+            } else {
+                frame.rgb(src.x + x, src.y + y)
+            }
+        };
+        for oy in 0..self.height {
+            for ox in 0..self.width {
+                let inside = ox >= dst.x && ox < dst.x + dst.w && oy >= dst.y && oy < dst.y + dst.h;
+                let v = if inside {
+                    let (dx, dy) = (ox - dst.x, oy - dst.y);
+                    match self.resize {
+                        Resize::Bilinear => bilinear(&fetch, src.w, src.h, dst.w, dst.h, dx, dy),
+                        Resize::Area => area(&fetch, src.w, src.h, dst.w, dst.h, dx, dy),
+                    }
+                } else {
+                    [fill; 3]
+                };
+                for (c, &(a, b)) in affine.iter().enumerate().take(nc) {
+                    // Channel c of the output reads RGB index `k`.
+                    let k = if self.channels == Channels::Bgr {
+                        2 - c
+                    } else {
+                        c
+                    };
+                    let x = v[k] * a + b;
+                    let i = match self.layout {
+                        Layout::Nchw => c * plane + oy * self.width + ox,
+                        Layout::Nhwc => (oy * self.width + ox) * nc + c,
+                    };
+                    emit(i, x);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fractional bits of bilinear coordinates.
+const FRAC: u32 = 11;
+const ONE: u64 = 1 << FRAC;
+
+/// Half-pixel-centre source coordinate of output index `o` as (index, Q11 fraction).
+#[inline]
+fn bilinear_coord(o: usize, src: usize, dst: usize) -> (usize, u64) {
+    let num = (2 * o as u64 + 1) * src as u64 * ONE;
+    let s = (num / (2 * dst as u64)).saturating_sub(ONE / 2);
+    let max = (src as u64 - 1) * ONE;
+    let s = s.min(max);
+    ((s >> FRAC) as usize, s & (ONE - 1))
+}
+
+#[inline]
+fn bilinear(
+    fetch: &impl Fn(usize, usize) -> [u8; 3],
+    sw: usize,
+    sh: usize,
+    dw: usize,
+    dh: usize,
+    dx: usize,
+    dy: usize,
+) -> [f32; 3] {
+    let (x0, fx) = bilinear_coord(dx, sw, dw);
+    let (y0, fy) = bilinear_coord(dy, sh, dh);
+    let x1 = (x0 + 1).min(sw - 1);
+    let y1 = (y0 + 1).min(sh - 1);
+    let (p00, p01, p10, p11) = (fetch(x0, y0), fetch(x1, y0), fetch(x0, y1), fetch(x1, y1));
+    let mut v = [0f32; 3];
+    for c in 0..3 {
+        let top = u64::from(p00[c]) * (ONE - fx) + u64::from(p01[c]) * fx;
+        let bot = u64::from(p10[c]) * (ONE - fx) + u64::from(p11[c]) * fx;
+        let sum = top * (ONE - fy) + bot * fy;
+        v[c] = sum as f32 * (1.0 / (ONE * ONE) as f32);
+    }
+    v
+}
+
+/// Source index range and per-index weight of output `o` along one axis for the box filter,
+/// in units of `1 / dst` source pixels; weights sum to `src`.
+#[inline]
+fn area_span(o: usize, src: usize, dst: usize) -> (usize, usize) {
+    let start = o * src;
+    let end = (o + 1) * src;
+    (start / dst, (end - 1) / dst)
+}
+
+#[inline]
+fn area_weight(i: usize, o: usize, src: usize, dst: usize) -> u64 {
+    let lo = (o * src).max(i * dst);
+    let hi = ((o + 1) * src).min((i + 1) * dst);
+    (hi - lo) as u64
+}
+
+#[inline]
+fn area(
+    fetch: &impl Fn(usize, usize) -> [u8; 3],
+    sw: usize,
+    sh: usize,
+    dw: usize,
+    dh: usize,
+    dx: usize,
+    dy: usize,
+) -> [f32; 3] {
+    let (x0, x1) = area_span(dx, sw, dw);
+    let (y0, y1) = area_span(dy, sh, dh);
+    let mut acc = [0u64; 3];
+    for y in y0..=y1 {
+        let wy = area_weight(y, dy, sh, dh);
+        for x in x0..=x1 {
+            let w = wy * area_weight(x, dx, sw, dw);
+            let p = fetch(x, y);
+            for c in 0..3 {
+                acc[c] += u64::from(p[c]) * w;
+            }
+        }
+    }
+    let denom = (sw as u64 * sh as u64) as f32;
+    [
+        acc[0] as f32 / denom,
+        acc[1] as f32 / denom,
+        acc[2] as f32 / denom,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::frame::PixelFormat;
+    use proptest::prelude::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    fn gradient(w: usize, h: usize) -> Vec<u8> {
+        let mut v = Vec::with_capacity(w * h * 3);
+        for y in 0..h {
+            for x in 0..w {
+                v.extend_from_slice(&[(x * 7 + y) as u8, (y * 5) as u8, (x * y) as u8]);
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn a_wrong_output_length_is_rejected_with_both_sizes() {
+        let px = gradient(4, 4);
+        let f = Frame::new(&px, 4, 4, PixelFormat::Rgb888).unwrap();
+        let mut out = [0f32; 10];
+        let e = Preprocess::new(2, 2).run_f32(&f, &mut out).unwrap_err();
+        assert_eq!(
+            e,
+            PreprocessError::OutputSize {
+                needed: 12,
+                got: 10
+            }
+        );
+    }
+
+    #[test]
+    fn a_zero_sized_output_is_rejected() {
+        let px = gradient(4, 4);
+        let f = Frame::new(&px, 4, 4, PixelFormat::Rgb888).unwrap();
+        let e = Preprocess::new(0, 2).run_f32(&f, &mut []).unwrap_err();
+        assert_eq!(e, PreprocessError::EmptyOutput);
+    }
+
+    #[test]
+    fn a_zero_std_is_rejected() {
+        let px = gradient(4, 4);
+        let f = Frame::new(&px, 4, 4, PixelFormat::Rgb888).unwrap();
+        let pre = Preprocess::new(2, 2).normalize(Normalize::MeanStd {
+            mean: [0.5; 3],
+            std: [0.2, 0.0, 0.2],
+        });
+        let e = pre.run_f32(&f, &mut [0.0; 12]).unwrap_err();
+        assert_eq!(e, PreprocessError::InvalidNormalization);
+    }
+
+    #[test]
+    fn a_zero_point_outside_the_output_type_is_rejected() {
+        let px = gradient(4, 4);
+        let f = Frame::new(&px, 4, 4, PixelFormat::Rgb888).unwrap();
+        let q = QuantParams::new(0.01, 200).unwrap();
+        let e = Preprocess::new(2, 2)
+            .run_quantized::<i8>(&f, q, &mut [0; 12])
+            .unwrap_err();
+        assert_eq!(e, PreprocessError::Quant(QuantError::ZeroPointOutOfRange));
+    }
+
+    #[test]
+    fn same_size_bilinear_is_the_identity() {
+        let px = gradient(5, 3);
+        let f = Frame::new(&px, 5, 3, PixelFormat::Rgb888).unwrap();
+        let pre = Preprocess::new(5, 3)
+            .normalize(Normalize::Raw)
+            .layout(Layout::Nhwc);
+        let mut out = vec![0f32; 45];
+        pre.run_f32(&f, &mut out).unwrap();
+        let want: Vec<f32> = px.iter().map(|&p| f32::from(p)).collect();
+        assert_eq!(out, want);
+        let area = pre.resize(Resize::Area);
+        area.run_f32(&f, &mut out).unwrap();
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn nchw_and_nhwc_hold_the_same_values_transposed() {
+        let px = gradient(6, 4);
+        let f = Frame::new(&px, 6, 4, PixelFormat::Rgb888).unwrap();
+        let pre = Preprocess::new(3, 2);
+        let mut a = vec![0f32; 18];
+        let mut b = vec![0f32; 18];
+        pre.run_f32(&f, &mut a).unwrap();
+        pre.layout(Layout::Nhwc).run_f32(&f, &mut b).unwrap();
+        for c in 0..3 {
+            for p in 0..6 {
+                assert_eq!(a[c * 6 + p], b[p * 3 + c]);
+            }
+        }
+    }
+
+    #[test]
+    fn bgr_reverses_the_channel_planes() {
+        let px = gradient(4, 4);
+        let f = Frame::new(&px, 4, 4, PixelFormat::Rgb888).unwrap();
+        let pre = Preprocess::new(4, 4).normalize(Normalize::Raw);
+        let mut rgb = vec![0f32; 48];
+        let mut bgr = vec![0f32; 48];
+        pre.run_f32(&f, &mut rgb).unwrap();
+        pre.channels(Channels::Bgr).run_f32(&f, &mut bgr).unwrap();
+        assert_eq!(rgb[..16], bgr[32..]);
+        assert_eq!(rgb[32..], bgr[..16]);
+    }
+
+    #[test]
+    fn center_crop_takes_the_middle_of_a_wide_frame() {
+        let pre = Preprocess::new(10, 10).fit(Fit::CenterCrop);
+        let (src, dst) = pre.mapping(640, 480);
+        assert_eq!(
+            src,
+            Rect {
+                x: 80,
+                y: 0,
+                w: 480,
+                h: 480
+            }
+        );
+        assert_eq!(
+            dst,
+            Rect {
+                x: 0,
+                y: 0,
+                w: 10,
+                h: 10
+            }
+        );
+        let (src, _) = pre.mapping(300, 500);
+        assert_eq!(
+            src,
+            Rect {
+                x: 0,
+                y: 100,
+                w: 300,
+                h: 300
+            }
+        );
+    }
+
+    #[test]
+    fn letterbox_pads_with_the_fill_value() {
+        // 4x2 white frame into 4x4: rows 0 and 3 are padding.
+        let px = [255u8; 4 * 2];
+        let f = Frame::new(&px, 4, 2, PixelFormat::Gray8).unwrap();
+        let pre = Preprocess::new(4, 4)
+            .fit(Fit::Letterbox { fill: 7 })
+            .channels(Channels::Gray)
+            .normalize(Normalize::Raw);
+        let mut out = [0f32; 16];
+        pre.run_f32(&f, &mut out).unwrap();
+        assert_eq!(&out[..4], &[7.0; 4]);
+        assert_eq!(&out[4..12], &[255.0; 8]);
+        assert_eq!(&out[12..], &[7.0; 4]);
+    }
+
+    #[test]
+    fn inception_normalization_maps_128_to_zero_and_quantizes_exactly() {
+        let px = [0u8, 128, 255, 64];
+        let f = Frame::new(&px, 4, 1, PixelFormat::Gray8).unwrap();
+        let pre = Preprocess::new(4, 1).channels(Channels::Gray);
+        let mut out = [0f32; 4];
+        pre.run_f32(&f, &mut out).unwrap();
+        assert_eq!(out, [-1.0, 0.0, 127.0 / 128.0, -0.5]);
+        let q = QuantParams::new(1.0 / 128.0, 0).unwrap();
+        let mut qi = [0i8; 4];
+        pre.run_quantized(&f, q, &mut qi).unwrap();
+        assert_eq!(qi, [-128, 0, 127, -64]);
+    }
+
+    #[test]
+    fn area_downscale_by_two_averages_blocks_exactly() {
+        let px = [0u8, 10, 20, 30, 40, 50, 60, 71];
+        let f = Frame::new(&px, 4, 2, PixelFormat::Gray8).unwrap();
+        let pre = Preprocess::new(2, 1)
+            .channels(Channels::Gray)
+            .normalize(Normalize::Raw)
+            .resize(Resize::Area);
+        let mut out = [0f32; 2];
+        pre.run_f32(&f, &mut out).unwrap();
+        assert_eq!(
+            out,
+            [
+                (0.0 + 10.0 + 40.0 + 50.0) / 4.0,
+                (20.0 + 30.0 + 60.0 + 71.0) / 4.0
+            ]
+        );
+    }
+
+    /// Float reference for bilinear with half-pixel centres.
+    fn bilinear_ref(
+        img: &[u8],
+        w: usize,
+        h: usize,
+        ow: usize,
+        oh: usize,
+        ox: usize,
+        oy: usize,
+    ) -> f64 {
+        let sx = ((ox as f64 + 0.5) * w as f64 / ow as f64 - 0.5).clamp(0.0, (w - 1) as f64);
+        let sy = ((oy as f64 + 0.5) * h as f64 / oh as f64 - 0.5).clamp(0.0, (h - 1) as f64);
+        let (x0, y0) = (sx.floor() as usize, sy.floor() as usize);
+        let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+        let (fx, fy) = (sx - x0 as f64, sy - y0 as f64);
+        let p = |x: usize, y: usize| f64::from(img[y * w + x]);
+        (p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx) * (1.0 - fy)
+            + (p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx) * fy
+    }
+
+    /// Float reference for the area filter.
+    fn area_ref(img: &[u8], w: usize, h: usize, ow: usize, oh: usize, ox: usize, oy: usize) -> f64 {
+        let (x0, x1) = (
+            ox as f64 * w as f64 / ow as f64,
+            (ox + 1) as f64 * w as f64 / ow as f64,
+        );
+        let (y0, y1) = (
+            oy as f64 * h as f64 / oh as f64,
+            (oy + 1) as f64 * h as f64 / oh as f64,
+        );
+        let mut acc = 0.0;
+        for y in 0..h {
+            let wy = ((y + 1) as f64).min(y1) - (y as f64).max(y0);
+            if wy <= 0.0 {
+                continue;
+            }
+            for x in 0..w {
+                let wx = ((x + 1) as f64).min(x1) - (x as f64).max(x0);
+                if wx <= 0.0 {
+                    continue;
+                }
+                acc += f64::from(img[y * w + x]) * wx * wy;
+            }
+        }
+        acc / ((x1 - x0) * (y1 - y0))
+    }
+
+    fn gray_image() -> impl Strategy<Value = (usize, usize, Vec<u8>)> {
+        (1usize..24, 1usize..24).prop_flat_map(|(w, h)| {
+            (
+                Just(w),
+                Just(h),
+                proptest::collection::vec(any::<u8>(), w * h),
+            )
+        })
+    }
+
+    proptest! {
+        /// Tolerance: 0.5 on the 0–255 scale (Q11 coordinates, see the module docs).
+        #[test]
+        fn bilinear_matches_the_float_reference((w, h, img) in gray_image(), ow in 1usize..20, oh in 1usize..20) {
+            let f = Frame::new(&img, w, h, PixelFormat::Gray8).unwrap();
+            let pre = Preprocess::new(ow, oh).channels(Channels::Gray).normalize(Normalize::Raw);
+            let mut out = vec![0f32; ow * oh];
+            pre.run_f32(&f, &mut out).unwrap();
+            for oy in 0..oh { for ox in 0..ow {
+                let want = bilinear_ref(&img, w, h, ow, oh, ox, oy);
+                let got = f64::from(out[oy * ow + ox]);
+                prop_assert!((got - want).abs() <= 0.5, "({},{}) got {} want {}", ox, oy, got, want);
+            }}
+        }
+
+        /// Tolerance: 1e-3 (exact integer sums, one f32 division).
+        #[test]
+        fn area_matches_the_float_reference((w, h, img) in gray_image(), ow in 1usize..20, oh in 1usize..20) {
+            let f = Frame::new(&img, w, h, PixelFormat::Gray8).unwrap();
+            let pre = Preprocess::new(ow, oh).channels(Channels::Gray).normalize(Normalize::Raw).resize(Resize::Area);
+            let mut out = vec![0f32; ow * oh];
+            pre.run_f32(&f, &mut out).unwrap();
+            for oy in 0..oh { for ox in 0..ow {
+                let want = area_ref(&img, w, h, ow, oh, ox, oy);
+                let got = f64::from(out[oy * ow + ox]);
+                prop_assert!((got - want).abs() <= 1e-3 * want.max(1.0), "({},{}) got {} want {}", ox, oy, got, want);
+            }}
+        }
+
+        #[test]
+        fn quantized_output_is_bit_identical_to_quantizing_the_float_output(
+            (w, h, img) in gray_image(), ow in 1usize..12, oh in 1usize..12,
+            scale in 1e-3f32..0.1, zp in -20i32..20, fit in 0u8..3, area in any::<bool>(), norm in 0u8..5,
+        ) {
+            let f = Frame::new(&img, w, h, PixelFormat::Gray8).unwrap();
+            let normalize = [Normalize::Raw, Normalize::Unit, Normalize::Inception, Normalize::Symmetric,
+                Normalize::MeanStd { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }][norm as usize];
+            let fit = [Fit::Stretch, Fit::CenterCrop, Fit::Letterbox { fill: 9 }][fit as usize];
+            let pre = Preprocess::new(ow, oh).channels(Channels::Gray).normalize(normalize).fit(fit)
+                .resize(if area { Resize::Area } else { Resize::Bilinear });
+            let q = QuantParams::new(scale, zp).unwrap();
+            let mut xf = vec![0f32; ow * oh];
+            let mut xq = vec![0i8; ow * oh];
+            pre.run_f32(&f, &mut xf).unwrap();
+            pre.run_quantized(&f, q, &mut xq).unwrap();
+            for (a, b) in xf.iter().zip(&xq) {
+                prop_assert_eq!(q.quantize::<i8>(*a), *b);
+            }
+        }
+
+        /// Tolerance: 1e-5 relative (one f32 affine map).
+        #[test]
+        fn normalizations_match_their_formulas(v: u8) {
+            let f32v = f32::from(v);
+            let px = [v];
+            let f = Frame::new(&px, 1, 1, PixelFormat::Gray8).unwrap();
+            let cases: [(Normalize, f64); 5] = [
+                (Normalize::Raw, f64::from(v)),
+                (Normalize::Unit, f64::from(v) / 255.0),
+                (Normalize::Inception, (f64::from(v) - 128.0) / 128.0),
+                (Normalize::Symmetric, f64::from(v) / 127.5 - 1.0),
+                (Normalize::MeanStd { mean: [0.5; 3], std: [0.25; 3] }, (f64::from(v) / 255.0 - 0.5) / 0.25),
+            ];
+            for (n, want) in cases {
+                let mut out = [0f32];
+                Preprocess::new(1, 1).channels(Channels::Gray).normalize(n).run_f32(&f, &mut out).unwrap();
+                prop_assert!((f64::from(out[0]) - want).abs() <= 1e-5 * want.abs().max(1.0), "{:?} {} {}", n, f32v, out[0]);
+            }
+        }
+
+        #[test]
+        fn every_pixel_format_and_geometry_preprocesses_without_panicking(
+            fi in 0usize..7, w in 1usize..12, h in 1usize..12, ow in 1usize..10, oh in 1usize..10,
+            fit in 0u8..3, area in any::<bool>(), gray in any::<bool>(), nhwc in any::<bool>(),
+        ) {
+            let fmt = PixelFormat::ALL[fi];
+            let (w, h) = (w * 2, h * 2);
+            let buf = vec![200u8; fmt.frame_len(w, h, fmt.min_stride(w).unwrap()).unwrap()];
+            let f = Frame::new(&buf, w, h, fmt).unwrap();
+            let fit = [Fit::Stretch, Fit::CenterCrop, Fit::Letterbox { fill: 0 }][fit as usize];
+            let pre = Preprocess::new(ow, oh).fit(fit)
+                .resize(if area { Resize::Area } else { Resize::Bilinear })
+                .channels(if gray { Channels::Gray } else { Channels::Rgb })
+                .layout(if nhwc { Layout::Nhwc } else { Layout::Nchw });
+            let mut out = vec![f32::NAN; pre.output_len().unwrap()];
+            pre.run_f32(&f, &mut out).unwrap();
+            prop_assert!(out.iter().all(|x| x.is_finite()));
+        }
+    }
+}

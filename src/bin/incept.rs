@@ -1,0 +1,224 @@
+//! `incept`: the inception-edge command-line tool.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use inception_edge::classifier::{preprocess_for_shape, MAX_TOP_K};
+use inception_edge::core::preprocess::{Fit, Normalize, Resize};
+use inception_edge::decode::RgbImage;
+use inception_edge::manifest::{Manifest, OutputKind};
+use inception_edge::{Classifier, Engine};
+
+/// Int8 Inception image classifiers on tract, for ARM Cortex-A boards.
+#[derive(Parser, Debug)]
+#[command(name = "incept", version, long_version = LONG_VERSION, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// `--version` output: crate version, pinned tract version, target triple.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (tract ",
+    env!("INCEPT_TRACT_VERSION"),
+    ", ",
+    env!("INCEPT_TARGET"),
+    ")"
+);
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Classify image files (PNG, JPEG) with an ONNX model and print the top classes.
+    ///
+    /// Preprocessing and labels come from the `manifest.toml` beside the model when there is
+    /// one (see models/); otherwise from the model's input shape and the options below.
+    Classify(ClassifyArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ClassifyArgs {
+    /// The model: an ONNX file, or a model manifest (`manifest.toml`).
+    model: PathBuf,
+    /// Images to classify.
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    /// Number of classes to show per image.
+    #[arg(short = 'k', long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=MAX_TOP_K as i64))]
+    top: u8,
+    /// A manifest to use instead of the one beside the model.
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// Ignore any manifest: take the preprocessing from the options below.
+    #[arg(long, conflicts_with = "manifest")]
+    no_manifest: bool,
+    /// Label file, one class name per line (without a manifest).
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Input normalization (without a manifest).
+    #[arg(long, value_enum, default_value_t = NormArg::Inception)]
+    normalize: NormArg,
+    /// Aspect-ratio handling (without a manifest).
+    #[arg(long, value_enum, default_value_t = FitArg::CenterCrop)]
+    fit: FitArg,
+    /// Resampling filter (without a manifest).
+    #[arg(long, value_enum, default_value_t = ResizeArg::Bilinear)]
+    resize: ResizeArg,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum NormArg {
+    /// x
+    Raw,
+    /// x / 255
+    Unit,
+    /// (x - 128) / 128
+    Inception,
+    /// x / 127.5 - 1
+    Symmetric,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum FitArg {
+    Stretch,
+    CenterCrop,
+    Letterbox,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum ResizeArg {
+    Bilinear,
+    Area,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Classify(args) => classify(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The manifest to use for `model`, if any.
+fn find_manifest(args: &ClassifyArgs) -> anyhow::Result<Option<(PathBuf, Manifest)>> {
+    if args.no_manifest {
+        return Ok(None);
+    }
+    if let Some(p) = &args.manifest {
+        return Ok(Some((p.clone(), Manifest::from_file(p)?)));
+    }
+    if args.model.extension().is_some_and(|e| e == "toml") {
+        return Ok(Some((
+            args.model.clone(),
+            Manifest::from_file(&args.model)?,
+        )));
+    }
+    let beside = args
+        .model
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("manifest.toml");
+    if beside.is_file() {
+        let m = Manifest::from_file(&beside)?;
+        if args.model.file_name() == m.model.file.file_name() {
+            return Ok(Some((beside, m)));
+        }
+    }
+    Ok(None)
+}
+
+fn load(args: &ClassifyArgs) -> anyhow::Result<Classifier> {
+    if let Some((path, _)) = find_manifest(args)? {
+        return Ok(Classifier::from_manifest(&path)?);
+    }
+    let engine = Engine::from_onnx_file(&args.model)?;
+    let normalize = match args.normalize {
+        NormArg::Raw => Normalize::Raw,
+        NormArg::Unit => Normalize::Unit,
+        NormArg::Inception => Normalize::Inception,
+        NormArg::Symmetric => Normalize::Symmetric,
+    };
+    let fit = match args.fit {
+        FitArg::Stretch => Fit::Stretch,
+        FitArg::CenterCrop => Fit::CenterCrop,
+        FitArg::Letterbox => Fit::Letterbox { fill: 128 },
+    };
+    let resize = match args.resize {
+        ResizeArg::Bilinear => Resize::Bilinear,
+        ResizeArg::Area => Resize::Area,
+    };
+    let pre = preprocess_for_shape(engine.input_shape())?
+        .normalize(normalize)
+        .fit(fit)
+        .resize(resize);
+    let labels = match &args.labels {
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("cannot read labels {}", p.display()))?
+            .lines()
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty())
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(Classifier::new(engine, pre, labels, OutputKind::Logits)?)
+}
+
+fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
+    let t = Instant::now();
+    let mut classifier = load(&args)?;
+    let shape = classifier.engine().input_shape().to_vec();
+    println!(
+        "model {} loaded in {:.0} ms, input {:?}",
+        args.model.display(),
+        t.elapsed().as_secs_f64() * 1e3,
+        shape
+    );
+    let mut failed = 0usize;
+    for path in &args.images {
+        match classify_one(&mut classifier, path, usize::from(args.top)) {
+            Ok(()) => {}
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e:#}");
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} images failed", args.images.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn classify_one(classifier: &mut Classifier, path: &Path, k: usize) -> anyhow::Result<()> {
+    let img = RgbImage::open(path)?;
+    let frame = img.frame()?;
+    let result = classifier
+        .classify(&frame, k)
+        .with_context(|| format!("classifying {}", path.display()))?;
+    println!(
+        "{} ({}x{}): inference {:.2} ms, preprocess {:.2} ms",
+        path.display(),
+        img.width(),
+        img.height(),
+        result.inference.as_secs_f64() * 1e3,
+        result.preprocess.as_secs_f64() * 1e3,
+    );
+    for (rank, p) in result.top.iter().enumerate() {
+        println!(
+            "  {}. {:<24} {:6.2} %",
+            rank + 1,
+            classifier.label(p.class),
+            p.score * 100.0
+        );
+    }
+    Ok(())
+}

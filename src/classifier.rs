@@ -1,0 +1,184 @@
+//! A complete image classifier: preprocessing (core) + engine (tract) + ranking (core).
+
+use std::time::{Duration, Instant};
+
+use inception_edge_core::postprocess::{top_k, top_k_softmax};
+use inception_edge_core::{Frame, Prediction, Preprocess};
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::manifest::OutputKind;
+
+/// The largest `k` [`Classifier::classify`] returns.
+pub const MAX_TOP_K: usize = 10;
+
+/// The result of classifying one frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classification {
+    /// Best classes first, scores are probabilities.
+    pub top: Vec<Prediction>,
+    /// Time spent preprocessing the frame.
+    pub preprocess: Duration,
+    /// Time spent in the model.
+    pub inference: Duration,
+}
+
+/// A model with its preprocessing and labels; reuses its buffers across frames.
+#[derive(Debug)]
+pub struct Classifier {
+    engine: Engine,
+    pre: Preprocess,
+    labels: Vec<String>,
+    output: OutputKind,
+    input: Vec<f32>,
+    logits: Vec<f32>,
+}
+
+impl Classifier {
+    /// Combines an engine with the preprocessing that feeds it and its labels (may be empty:
+    /// classes are then shown by index). Fails when the preprocessing's tensor shape is not
+    /// the engine's input shape, or the label count is not the output size.
+    pub fn new(
+        engine: Engine,
+        pre: Preprocess,
+        labels: Vec<String>,
+        output: OutputKind,
+    ) -> Result<Self> {
+        let shape = pre.shape();
+        if engine.input_shape() != shape {
+            return Err(Error::InputShape {
+                shape: format!("{:?}", engine.input_shape()),
+                reason: format!("the preprocessing produces {shape:?}"),
+            });
+        }
+        let classes: usize = engine.output_shape().iter().product();
+        if !labels.is_empty() && labels.len() != classes {
+            return Err(Error::InputShape {
+                shape: format!("{:?}", engine.input_shape()),
+                reason: format!(
+                    "the model has {classes} outputs but {} labels were given",
+                    labels.len()
+                ),
+            });
+        }
+        let input = vec![0.0; engine.input_len()];
+        Ok(Classifier {
+            engine,
+            pre,
+            labels,
+            output,
+            input,
+            logits: Vec::with_capacity(classes),
+        })
+    }
+
+    /// Loads the model a manifest describes, after checking its sha256.
+    #[cfg(feature = "onnx")]
+    pub fn from_manifest(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let m = crate::manifest::Manifest::from_file(path)?;
+        let model_path = m.model_path(path);
+        let bytes = std::fs::read(&model_path).map_err(|source| Error::Io {
+            path: model_path.clone(),
+            source,
+        })?;
+        m.verify_model(&bytes, &model_path)?;
+        let pre = m.input.preprocess().map_err(|reason| Error::Manifest {
+            path: path.to_owned(),
+            reason,
+        })?;
+        let engine = Engine::from_onnx_bytes(&bytes, &model_path)?;
+        Self::new(engine, pre, m.labels, m.model.output)
+    }
+
+    /// The preprocessing recipe.
+    pub fn preprocess(&self) -> &Preprocess {
+        &self.pre
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The name of `class`, or `class N` when there is no label.
+    pub fn label(&self, class: u16) -> String {
+        self.labels
+            .get(usize::from(class))
+            .cloned()
+            .unwrap_or_else(|| format!("class {class}"))
+    }
+
+    /// Classifies one frame, returning the `k` (at most [`MAX_TOP_K`]) most probable classes.
+    pub fn classify(&mut self, frame: &Frame<'_>, k: usize) -> Result<Classification> {
+        let t0 = Instant::now();
+        self.pre.run_f32(frame, &mut self.input)?;
+        let t1 = Instant::now();
+        self.engine.run(&self.input, &mut self.logits)?;
+        let t2 = Instant::now();
+        let ranked = match self.output {
+            OutputKind::Logits => top_k_softmax::<MAX_TOP_K>(&self.logits)?,
+            OutputKind::Probabilities => top_k::<MAX_TOP_K>(&self.logits)?,
+        };
+        Ok(Classification {
+            top: ranked.into_iter().take(k).collect(),
+            preprocess: t1 - t0,
+            inference: t2 - t1,
+        })
+    }
+}
+
+/// The default preprocessing for a model input shape when no manifest says otherwise:
+/// NCHW if dimension 1 is 1 or 3 channels, else NHWC if the last one is; 1 channel is grey,
+/// 3 are RGB; bilinear, stretched, Inception normalization `(x − 128) / 128`.
+pub fn preprocess_for_shape(shape: &[usize]) -> Result<Preprocess> {
+    use inception_edge_core::preprocess::{Channels, Layout};
+    let bad = |reason: &str| Error::InputShape {
+        shape: format!("{shape:?}"),
+        reason: reason.into(),
+    };
+    let &[n, a, b, c] = shape else {
+        return Err(bad("an image model needs a rank-4 input"));
+    };
+    if n != 1 {
+        return Err(bad("the batch dimension must be 1"));
+    }
+    let channels = |n: usize| match n {
+        1 => Ok(Channels::Gray),
+        3 => Ok(Channels::Rgb),
+        _ => Err(bad("the input needs 1 or 3 channels")),
+    };
+    let (layout, ch, h, w) = if a == 1 || a == 3 {
+        (Layout::Nchw, channels(a)?, b, c)
+    } else {
+        (Layout::Nhwc, channels(c)?, a, b)
+    };
+    Ok(Preprocess::new(w, h).layout(layout).channels(ch))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use inception_edge_core::preprocess::{Channels, Layout};
+
+    #[test]
+    fn nchw_and_nhwc_shapes_are_recognised() {
+        let p = preprocess_for_shape(&[1, 3, 299, 299]).unwrap();
+        assert_eq!(
+            (p.layout, p.channels, p.width),
+            (Layout::Nchw, Channels::Rgb, 299)
+        );
+        let p = preprocess_for_shape(&[1, 28, 32, 1]).unwrap();
+        assert_eq!(
+            (p.layout, p.channels, p.height, p.width),
+            (Layout::Nhwc, Channels::Gray, 28, 32)
+        );
+    }
+
+    #[test]
+    fn non_image_shapes_are_refused() {
+        assert!(preprocess_for_shape(&[1, 2048]).is_err());
+        assert!(preprocess_for_shape(&[2, 3, 8, 8]).is_err());
+        assert!(preprocess_for_shape(&[1, 5, 8, 8]).is_err());
+    }
+}

@@ -1,0 +1,24 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+pub mod classifier;
+#[cfg(feature = "image")]
+pub mod decode;
+pub mod engine;
+pub mod error;
+pub mod manifest;
+
+pub use classifier::{Classification, Classifier};
+pub use engine::Engine;
+pub use error::{Error, Result};
+/// The `no_std` half: frames, preprocessing, quantization, top-k, board traits.
+pub use inception_edge_core as core;
+pub use manifest::Manifest;
+
+/// Build facts baked in by `build.rs`.
+pub mod build_info {
+    /// The target triple this crate was built for.
+    pub const TARGET: &str = env!("INCEPT_TARGET");
+    /// The exact tract version this crate is pinned to.
+    pub const TRACT_VERSION: &str = env!("INCEPT_TRACT_VERSION");
+}

@@ -1,0 +1,231 @@
+//! The `incept` binary as a user runs it: output on success, clear errors and non-zero exits
+//! on bad input, never a panic.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn incept(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_incept"));
+    for a in args {
+        cmd.arg(a);
+    }
+    cmd.output().expect("incept runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Fails the test if the process panicked or succeeded; returns stderr.
+fn failure(out: &Output) -> String {
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "expected failure, got success:\n{err}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+#[test]
+fn classify_prints_the_top_five_labels_with_latency() {
+    let refs = common::references();
+    let boot = refs
+        .iter()
+        .find(|r| r.file.ends_with("ankle-boot.png"))
+        .unwrap();
+    let out = incept(&[&"classify", &common::mini_model(), &boot.file]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("inference"), "{stdout}");
+    let ranks: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with(char::is_numeric))
+        .collect();
+    assert_eq!(ranks.len(), 5, "{stdout}");
+    let labels = [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ];
+    assert!(ranks[0].contains(labels[boot.argmax()]), "{stdout}");
+}
+
+#[test]
+fn classify_accepts_a_manifest_and_a_top_count() {
+    let out = incept(&[
+        &"classify",
+        &common::mini_manifest(),
+        &common::data("fmnist/bag.png"),
+        &"--top",
+        &"2",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ranks = text(&out.stdout)
+        .lines()
+        .filter(|l| l.trim_start().starts_with(char::is_numeric))
+        .count();
+    assert_eq!(ranks, 2);
+}
+
+#[test]
+fn a_model_without_manifest_runs_with_index_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model.onnx");
+    std::fs::copy(common::mini_model(), &model).unwrap();
+    let out = incept(&[&"classify", &model, &common::data("fmnist/trouser.png")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("class "),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn a_missing_model_file_is_named_in_the_error() {
+    let out = incept(&[
+        &"classify",
+        &"no/such/model.onnx",
+        &common::data("fmnist/bag.png"),
+    ]);
+    let err = failure(&out);
+    assert!(err.contains("no/such/model.onnx"), "{err}");
+}
+
+#[test]
+fn a_corrupt_model_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("garbage.onnx");
+    std::fs::write(&model, b"this is not a protobuf \xff\xfe\x00\x01").unwrap();
+    let err = failure(&incept(&[
+        &"classify",
+        &model,
+        &common::data("fmnist/bag.png"),
+    ]));
+    assert!(
+        err.contains("garbage.onnx") && err.contains("not a usable model"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_truncated_model_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("truncated.onnx");
+    let bytes = std::fs::read(common::mini_model()).unwrap();
+    std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
+    let err = failure(&incept(&[
+        &"classify",
+        &model,
+        &common::data("fmnist/bag.png"),
+    ]));
+    assert!(err.contains("truncated.onnx"), "{err}");
+}
+
+#[test]
+fn a_model_changed_behind_its_manifest_fails_the_checksum() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = common::mini_model();
+    let mut bytes = std::fs::read(&src).unwrap();
+    let n = bytes.len();
+    bytes[n - 10] ^= 0x40; // flip one bit in the weights
+    std::fs::write(dir.path().join("mini-inception-fmnist.onnx"), &bytes).unwrap();
+    std::fs::copy(common::mini_manifest(), dir.path().join("manifest.toml")).unwrap();
+    let model = dir.path().join("mini-inception-fmnist.onnx");
+    let err = failure(&incept(&[
+        &"classify",
+        &model,
+        &common::data("fmnist/bag.png"),
+    ]));
+    assert!(err.contains("sha256"), "{err}");
+}
+
+#[test]
+fn models_whose_input_is_not_one_image_are_refused() {
+    for (file, why) in [
+        ("rank2-input.onnx", "rank-4"),
+        ("five-channel-input.onnx", "1 or 3 channels"),
+        ("batch4-input.onnx", "batch"),
+    ] {
+        let model = common::data("models").join(file);
+        let err = failure(&incept(&[
+            &"classify",
+            &model,
+            &common::data("fmnist/bag.png"),
+        ]));
+        assert!(err.contains(why), "{file}: {err}");
+    }
+}
+
+#[test]
+fn an_undecodable_image_is_named_and_the_other_images_still_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("broken.png");
+    std::fs::write(&bad, b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    let good = common::data("fmnist/sneaker.png");
+    let out = incept(&[
+        &"classify",
+        &common::mini_model(),
+        &bad,
+        &good,
+        &Path::new("missing.jpg"),
+    ]);
+    let err = failure(&out);
+    assert!(
+        err.contains("broken.png") && err.contains("missing.jpg"),
+        "{err}"
+    );
+    assert!(err.contains("2 of 3 images failed"), "{err}");
+    assert!(
+        text(&out.stdout).contains("sneaker.png"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn help_lists_only_working_subcommands() {
+    let out = incept(&[&"--help"]);
+    let help = text(&out.stdout);
+    assert!(out.status.success());
+    assert!(help.contains("classify"), "{help}");
+    for missing in ["quantize", "bench", "eval", "camera", "zoo", "deploy"] {
+        assert!(
+            !help.contains(missing),
+            "{missing} is listed but not implemented:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn version_names_the_pinned_tract() {
+    let out = incept(&[&"--version"]);
+    assert!(
+        text(&out.stdout).contains("tract 0.23.9"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn a_top_count_beyond_ten_is_a_usage_error() {
+    let out = incept(&[
+        &"classify",
+        &common::mini_model(),
+        &common::data("fmnist/bag.png"),
+        &"-k",
+        &"11",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,87 @@
+//! Shared fixtures for the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The bundled test model's manifest.
+pub fn mini_manifest() -> PathBuf {
+    root().join("models/mini-inception-fmnist/manifest.toml")
+}
+
+/// The bundled test model.
+pub fn mini_model() -> PathBuf {
+    root().join("models/mini-inception-fmnist/mini-inception-fmnist.onnx")
+}
+
+/// A committed test fixture.
+pub fn data(rel: &str) -> PathBuf {
+    root().join("tests/data").join(rel)
+}
+
+/// One fixture image with onnxruntime's logits for it.
+pub struct Reference {
+    pub file: PathBuf,
+    pub label: usize,
+    pub logits: Vec<f32>,
+}
+
+impl Reference {
+    /// Index of the largest reference logit.
+    pub fn argmax(&self) -> usize {
+        let mut best = 0;
+        for (i, &v) in self.logits.iter().enumerate() {
+            if v > self.logits[best] {
+                best = i;
+            }
+        }
+        best
+    }
+}
+
+/// Reads tests/data/fmnist/reference.json (written by tools/train_mini.py).
+pub fn references() -> Vec<Reference> {
+    let path = data("fmnist/reference.json");
+    let text = std::fs::read_to_string(&path).expect("reference.json");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("valid json");
+    json["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .map(|img| Reference {
+            file: data("fmnist").join(img["file"].as_str().unwrap()),
+            label: img["label"].as_u64().unwrap() as usize,
+            logits: img["logits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect(),
+        })
+        .collect()
+}
+
+/// Reads a gzipped IDX file of Fashion-MNIST from Debian's `dataset-fashion-mnist`.
+pub fn fashion_mnist(name: &str) -> (Vec<usize>, Vec<u8>) {
+    use std::io::Read;
+    let path = Path::new("/usr/share/datasets/fashion-mnist").join(name);
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (install Debian's dataset-fashion-mnist: .ci/install does)",
+            path.display()
+        )
+    });
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(file)
+        .read_to_end(&mut bytes)
+        .expect("gzip");
+    let ndim = usize::from(bytes[3]);
+    let dims = (0..ndim)
+        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
+        .collect();
+    (dims, bytes[4 + 4 * ndim..].to_vec())
+}
