@@ -78,10 +78,7 @@ impl Classifier {
         let path = path.as_ref();
         let m = crate::manifest::Manifest::from_file(path)?;
         let model_path = m.model_path(path);
-        let bytes = std::fs::read(&model_path).map_err(|source| Error::Io {
-            path: model_path.clone(),
-            source,
-        })?;
+        let bytes = crate::error::read_file(&model_path)?;
         m.verify_model(&bytes, &model_path)?;
         let pre = m.input.preprocess().map_err(|reason| Error::Manifest {
             path: path.to_owned(),

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use inception_edge_core::{Frame, PixelFormat};
 
-use crate::error::{Error, Result};
+use crate::error::{read_file, Error, Result};
 
 /// A decoded image, 8-bit RGB, owning its pixels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,10 +18,7 @@ impl RgbImage {
     /// Decodes a PNG or JPEG file (format detected from the content, not the name).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = read_file(path)?;
         Self::decode(&bytes, path)
     }
 

@@ -96,10 +96,7 @@ impl Engine {
     #[cfg(feature = "onnx")]
     pub fn from_onnx_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = crate::error::read_file(path)?;
         Self::from_onnx_bytes(&bytes, path)
     }
 

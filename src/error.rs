@@ -76,6 +76,14 @@ pub enum Error {
 /// Shorthand for results with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Reads a whole file, naming it in the error.
+pub(crate) fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 /// Formats a tract error with its whole context chain on one line.
 pub(crate) fn tract_reason(e: &tract_core::prelude::TractError) -> String {
     format!("{e:#}")

@@ -217,9 +217,10 @@ impl Manifest {
     /// [`Manifest::verify_model`]).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        let bytes = crate::error::read_file(path)?;
+        let text = String::from_utf8(bytes).map_err(|_| Error::Manifest {
             path: path.to_owned(),
-            source,
+            reason: "not UTF-8 text".into(),
         })?;
         Self::parse(&text).map_err(|reason| Error::Manifest {
             path: path.to_owned(),

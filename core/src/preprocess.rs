@@ -564,6 +564,15 @@ mod tests {
     }
 
     #[test]
+    fn an_output_size_that_overflows_is_rejected() {
+        let px = gradient(4, 4);
+        let f = Frame::new(&px, 4, 4, PixelFormat::Rgb888).unwrap();
+        let pre = Preprocess::new(usize::MAX / 2, 3);
+        assert_eq!(pre.output_len(), None);
+        assert_eq!(pre.run_f32(&f, &mut []), Err(PreprocessError::TooLarge));
+    }
+
+    #[test]
     fn a_zero_std_is_rejected() {
         let px = gradient(4, 4);
         let f = Frame::new(&px, 4, 4, PixelFormat::Rgb888).unwrap();
