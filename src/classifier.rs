@@ -98,6 +98,12 @@ impl Classifier {
         &self.engine
     }
 
+    /// The model's raw output (logits or probabilities, see [`OutputKind`]) from the most
+    /// recent [`Classifier::classify`] call; empty before the first.
+    pub fn logits(&self) -> &[f32] {
+        &self.logits
+    }
+
     /// The name of `class`, or `class N` when there is no label.
     pub fn label(&self, class: u16) -> String {
         self.labels

@@ -67,14 +67,19 @@ pub fn references() -> Vec<Reference> {
 
 /// Reads a gzipped IDX file of Fashion-MNIST from Debian's `dataset-fashion-mnist`.
 pub fn fashion_mnist(name: &str) -> (Vec<usize>, Vec<u8>) {
-    use std::io::Read;
     let path = Path::new("/usr/share/datasets/fashion-mnist").join(name);
-    let file = std::fs::File::open(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (install Debian's dataset-fashion-mnist: .ci/install does)",
-            path.display()
-        )
-    });
+    assert!(
+        path.exists(),
+        "{} is missing: install Debian's dataset-fashion-mnist (.ci/install does)",
+        path.display()
+    );
+    read_idx_gz(&path)
+}
+
+/// Reads a gzipped IDX file (the MNIST format): its dimensions and its bytes.
+pub fn read_idx_gz(path: &Path) -> (Vec<usize>, Vec<u8>) {
+    use std::io::Read;
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut bytes = Vec::new();
     flate2::read::GzDecoder::new(file)
         .read_to_end(&mut bytes)
