@@ -289,63 +289,18 @@ impl Preprocess {
     /// (`dst`, in input pixels) for a `frame_w × frame_h` frame. Pixels outside `dst` are
     /// padding.
     pub fn mapping(&self, frame_w: usize, frame_h: usize) -> (Rect, Rect) {
-        let (ow, oh) = (self.width as u128, self.height as u128);
-        let (fw, fh) = (frame_w as u128, frame_h as u128);
-        let full_src = Rect {
-            x: 0,
-            y: 0,
-            w: frame_w,
-            h: frame_h,
-        };
-        let full_dst = Rect {
-            x: 0,
-            y: 0,
-            w: self.width,
-            h: self.height,
-        };
-        // Rounded `a * b / c`, at least 1 and at most `max`.
-        let scaled =
-            |a: u128, b: u128, c: u128, max: usize| (((a * b + c / 2) / c) as usize).clamp(1, max);
+        let full = |w, h| Rect { x: 0, y: 0, w, h };
+        let (frame, input) = (full(frame_w, frame_h), full(self.width, self.height));
         match self.fit {
-            Fit::Stretch => (full_src, full_dst),
-            Fit::CenterCrop => {
-                if fw * oh > fh * ow {
-                    let w = scaled(fh, ow, oh, frame_w);
-                    let src = Rect {
-                        x: (frame_w - w) / 2,
-                        w,
-                        ..full_src
-                    };
-                    (src, full_dst)
-                } else {
-                    let h = scaled(fw, oh, ow, frame_h);
-                    let src = Rect {
-                        y: (frame_h - h) / 2,
-                        h,
-                        ..full_src
-                    };
-                    (src, full_dst)
-                }
-            }
-            Fit::Letterbox { .. } => {
-                if fw * oh > fh * ow {
-                    let h = scaled(fh, ow, fw, self.height);
-                    let dst = Rect {
-                        y: (self.height - h) / 2,
-                        h,
-                        ..full_dst
-                    };
-                    (full_src, dst)
-                } else {
-                    let w = scaled(fw, oh, fh, self.width);
-                    let dst = Rect {
-                        x: (self.width - w) / 2,
-                        w,
-                        ..full_dst
-                    };
-                    (full_src, dst)
-                }
-            }
+            Fit::Stretch => (frame, input),
+            Fit::CenterCrop => (
+                centered_fit(frame_w, frame_h, self.width, self.height),
+                input,
+            ),
+            Fit::Letterbox { .. } => (
+                frame,
+                centered_fit(self.width, self.height, frame_w, frame_h),
+            ),
         }
     }
 
@@ -432,6 +387,32 @@ impl Preprocess {
             }
         }
         Ok(())
+    }
+}
+
+/// The largest rectangle of aspect ratio `aw : ah` centred in an `outer_w × outer_h` one
+/// (sides rounded to the nearest pixel, at least 1).
+fn centered_fit(outer_w: usize, outer_h: usize, aw: usize, ah: usize) -> Rect {
+    let (ow, oh, aw, ah) = (outer_w as u128, outer_h as u128, aw as u128, ah as u128);
+    // Rounded `a * b / c`, at least 1 and at most `max`.
+    let scaled =
+        |a: u128, b: u128, c: u128, max: usize| (((a * b + c / 2) / c) as usize).clamp(1, max);
+    if ow * ah > oh * aw {
+        let w = scaled(oh, aw, ah, outer_w);
+        Rect {
+            x: (outer_w - w) / 2,
+            y: 0,
+            w,
+            h: outer_h,
+        }
+    } else {
+        let h = scaled(ow, ah, aw, outer_h);
+        Rect {
+            x: 0,
+            y: (outer_h - h) / 2,
+            w: outer_w,
+            h,
+        }
     }
 }
 
@@ -688,6 +669,26 @@ mod tests {
         assert_eq!(&out[..4], &[7.0; 4]);
         assert_eq!(&out[4..12], &[255.0; 8]);
         assert_eq!(&out[12..], &[7.0; 4]);
+        // A tall frame is padded left and right.
+        let (src, dst) = pre.mapping(2, 4);
+        assert_eq!(
+            src,
+            Rect {
+                x: 0,
+                y: 0,
+                w: 2,
+                h: 4
+            }
+        );
+        assert_eq!(
+            dst,
+            Rect {
+                x: 1,
+                y: 0,
+                w: 2,
+                h: 4
+            }
+        );
     }
 
     #[test]
