@@ -1,5 +1,6 @@
 //! `incept`: the inception-edge command-line tool.
 
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -172,20 +173,33 @@ fn load(args: &ClassifyArgs) -> anyhow::Result<Classifier> {
     Ok(Classifier::new(engine, pre, labels, OutputKind::Logits)?)
 }
 
+/// Whether `e` is a write to a closed pipe (`incept … | head`): the reader is gone, so stop
+/// quietly rather than report an error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<io::Error>()
+        .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}
+
 fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
     let t = Instant::now();
     let mut classifier = load(&args)?;
     let shape = classifier.engine().input_shape().to_vec();
-    println!(
+    let mut out = io::stdout().lock();
+    let header = writeln!(
+        out,
         "model {} loaded in {:.0} ms, input {:?}",
         args.model.display(),
         t.elapsed().as_secs_f64() * 1e3,
         shape
     );
+    if header.is_err() {
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut failed = 0usize;
     for path in &args.images {
-        match classify_one(&mut classifier, path, usize::from(args.top)) {
+        match classify_one(&mut classifier, path, usize::from(args.top), &mut out) {
             Ok(()) => {}
+            Err(e) if is_broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
             Err(e) => {
                 failed += 1;
                 eprintln!("error: {e:#}");
@@ -198,27 +212,34 @@ fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn classify_one(classifier: &mut Classifier, path: &Path, k: usize) -> anyhow::Result<()> {
+fn classify_one(
+    classifier: &mut Classifier,
+    path: &Path,
+    k: usize,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     let img = RgbImage::open(path)?;
     let frame = img.frame()?;
     let result = classifier
         .classify(&frame, k)
         .with_context(|| format!("classifying {}", path.display()))?;
-    println!(
+    writeln!(
+        out,
         "{} ({}x{}): inference {:.2} ms, preprocess {:.2} ms",
         path.display(),
         img.width(),
         img.height(),
         result.inference.as_secs_f64() * 1e3,
         result.preprocess.as_secs_f64() * 1e3,
-    );
+    )?;
     for (rank, p) in result.top.iter().enumerate() {
-        println!(
+        writeln!(
+            out,
             "  {}. {:<24} {:6.2} %",
             rank + 1,
             classifier.label(p.class),
             p.score * 100.0
-        );
+        )?;
     }
     Ok(())
 }
