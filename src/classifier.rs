@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use inception_edge_core::postprocess::{top_k, top_k_softmax};
 use inception_edge_core::{Frame, Prediction, Preprocess};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, InputKind};
 use crate::error::{Error, Result};
 use crate::manifest::OutputKind;
 
@@ -31,6 +31,7 @@ pub struct Classifier {
     labels: Vec<String>,
     output: OutputKind,
     input: Vec<f32>,
+    quantized: Vec<i8>,
     logits: Vec<f32>,
 }
 
@@ -61,13 +62,17 @@ impl Classifier {
                 ),
             });
         }
-        let input = vec![0.0; engine.input_len()];
+        let (input, quantized) = match engine.input_kind() {
+            InputKind::F32 => (vec![0.0; engine.input_len()], Vec::new()),
+            InputKind::I8(_) => (Vec::new(), vec![0; engine.input_len()]),
+        };
         Ok(Classifier {
             engine,
             pre,
             labels,
             output,
             input,
+            quantized,
             logits: Vec::with_capacity(classes),
         })
     }
@@ -85,6 +90,44 @@ impl Classifier {
             reason,
         })?;
         let engine = Engine::from_onnx_bytes(&bytes, &model_path)?;
+        Self::new(engine, pre, m.labels, m.model.output)
+    }
+
+    /// Loads `model` (ONNX or NNEF, e.g. an int8 model compiled from the manifest's model)
+    /// with the preprocessing and labels of the manifest at `manifest`. The model file the
+    /// manifest names is checked against its sha256 when `model` is that file.
+    pub fn from_manifest_and_model(
+        manifest: impl AsRef<std::path::Path>,
+        model: impl AsRef<std::path::Path>,
+    ) -> Result<Self> {
+        let (path, model) = (manifest.as_ref(), model.as_ref());
+        let m = crate::manifest::Manifest::from_file(path)?;
+        let named = m.model_path(path);
+        if named.canonicalize().ok() == model.canonicalize().ok() {
+            let bytes = crate::error::read_file(&named)?;
+            m.verify_model(&bytes, &named)?;
+        }
+        let pre = m.input.preprocess().map_err(|reason| Error::Manifest {
+            path: path.to_owned(),
+            reason,
+        })?;
+        let engine = Engine::from_file(model)?;
+        Self::new(engine, pre, m.labels, m.model.output)
+    }
+
+    /// Loads an NNEF model from memory (e.g. an int8 model) with the preprocessing and
+    /// labels of the manifest at `manifest`.
+    pub fn from_manifest_and_model_bytes(
+        manifest: impl AsRef<std::path::Path>,
+        nnef: &[u8],
+    ) -> Result<Self> {
+        let path = manifest.as_ref();
+        let m = crate::manifest::Manifest::from_file(path)?;
+        let pre = m.input.preprocess().map_err(|reason| Error::Manifest {
+            path: path.to_owned(),
+            reason,
+        })?;
+        let engine = Engine::from_nnef_bytes(nnef, path)?;
         Self::new(engine, pre, m.labels, m.model.output)
     }
 
@@ -115,9 +158,19 @@ impl Classifier {
     /// Classifies one frame, returning the `k` (at most [`MAX_TOP_K`]) most probable classes.
     pub fn classify(&mut self, frame: &Frame<'_>, k: usize) -> Result<Classification> {
         let t0 = Instant::now();
-        self.pre.run_f32(frame, &mut self.input)?;
-        let t1 = Instant::now();
-        self.engine.run(&self.input, &mut self.logits)?;
+        let t1;
+        match self.engine.input_kind() {
+            InputKind::F32 => {
+                self.pre.run_f32(frame, &mut self.input)?;
+                t1 = Instant::now();
+                self.engine.run(&self.input, &mut self.logits)?;
+            }
+            InputKind::I8(q) => {
+                self.pre.run_quantized(frame, q, &mut self.quantized)?;
+                t1 = Instant::now();
+                self.engine.run_i8(&self.quantized, &mut self.logits)?;
+            }
+        }
         let t2 = Instant::now();
         let ranked = match self.output {
             OutputKind::Logits => top_k_softmax::<MAX_TOP_K>(&self.logits)?,

@@ -3,19 +3,63 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+use inception_edge_core::QuantParams;
 use tract_core::prelude::*;
 
 use crate::error::{tract_reason, Error, Result};
 
-/// A loaded, optimized model with one `f32` input and one output, ready to run.
+/// What a model takes as input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum InputKind {
+    /// f32 values (an fp32 model).
+    F32,
+    /// int8 values with these quantization parameters (an int8 model from the compiler).
+    I8(QuantParams),
+}
+
+/// A loaded, optimized model with one input (f32, or i8 for int8 models) and one f32 output,
+/// ready to run.
 ///
 /// The plan's state (its scratch buffers) is kept between calls to [`Engine::run`], so a
 /// camera loop allocates only the input and output tensors per frame.
 #[derive(Debug)]
 pub struct Engine {
     state: TypedSimpleState,
+    input_kind: InputKind,
     input_shape: Vec<usize>,
     output_shape: Vec<usize>,
+    quantized: Vec<i8>,
+}
+
+/// How many operators of one kind an optimized graph has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorCount {
+    /// tract's name for the operator.
+    pub name: String,
+    /// How many nodes.
+    pub count: usize,
+    /// Whether it produces floating-point values.
+    pub float: bool,
+}
+
+/// The input quantization an int8 model declares in its properties.
+fn declared_input_params(model: &TypedModel) -> std::result::Result<QuantParams, String> {
+    let scale = model
+        .properties
+        .get(inception_edge_ops::PROP_INPUT_SCALE)
+        .ok_or("the i8 input has no declared scale (not an inception-edge int8 model)")?
+        .cast_to_scalar::<f32>()
+        .map_err(|e| tract_reason(&e))?;
+    let zero_point = match model
+        .properties
+        .get(inception_edge_ops::PROP_INPUT_ZERO_POINT)
+    {
+        Some(t) => t.cast_to_scalar::<i32>().map_err(|e| tract_reason(&e))?,
+        None => 0,
+    };
+    QuantParams::new(scale, zero_point)
+        .and_then(|q| q.check_for::<i8>())
+        .map_err(|e| format!("bad input quantization: {e}"))
 }
 
 /// Runs `f`, turning a panic inside tract into a typed model error naming `path`.
@@ -45,8 +89,9 @@ fn concrete(shape: &ShapeFact) -> Option<Vec<usize>> {
 }
 
 impl Engine {
-    /// Wraps a typed model whose single input is `f32` with a concrete shape. The model is
-    /// optimized here. `origin` names the model in errors.
+    /// Wraps a typed model whose single input has a concrete shape and is `f32`, or `i8` with
+    /// its quantization declared in the model properties (as the int8 compiler writes it).
+    /// The model is optimized here. `origin` names the model in errors.
     pub fn from_typed(model: TypedModel, origin: impl Into<PathBuf>) -> Result<Self> {
         let origin = origin.into();
         let (inputs, outputs) = (model.inputs.len(), model.outputs.len());
@@ -65,11 +110,31 @@ impl Engine {
             path: origin.clone(),
             reason: tract_reason(&e),
         })?;
-        if in_fact.datum_type != f32::datum_type() {
+        let input_kind = if in_fact.datum_type == f32::datum_type() {
+            InputKind::F32
+        } else if in_fact.datum_type.unquantized() == i8::datum_type() {
+            let params = declared_input_params(model).map_err(|reason| Error::Model {
+                path: origin.clone(),
+                reason,
+            })?;
+            InputKind::I8(params)
+        } else {
             return Err(Error::InputShape {
                 shape: format!("{in_fact:?}"),
-                reason: "the input must be f32".into(),
+                reason: "the input must be f32, or i8 with declared quantization".into(),
             });
+        };
+        if model.outputs.len() == 1 {
+            let out = model.output_fact(0).map_err(|e| Error::Model {
+                path: origin.clone(),
+                reason: tract_reason(&e),
+            })?;
+            if out.datum_type != f32::datum_type() {
+                return Err(Error::Model {
+                    path: origin.clone(),
+                    reason: format!("the output must be f32, got {:?}", out.datum_type),
+                });
+            }
         }
         let input_shape = concrete(&in_fact.shape).ok_or_else(|| Error::InputShape {
             shape: format!("{:?}", in_fact.shape),
@@ -86,9 +151,84 @@ impl Engine {
         let state = guarded(&origin, || plan.spawn())?;
         Ok(Engine {
             state,
+            input_kind,
             input_shape,
             output_shape,
+            quantized: Vec::new(),
         })
+    }
+
+    /// Loads a model from a file: ONNX (`.onnx`, with the `onnx` feature) or NNEF (a
+    /// `.nnef.tgz`/`.tar` archive or directory, such as the int8 compiler writes).
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+        {
+            #[cfg(feature = "onnx")]
+            return Self::from_onnx_file(path);
+            #[cfg(not(feature = "onnx"))]
+            return Err(Error::Model {
+                path: path.to_owned(),
+                reason: "ONNX support is not compiled in (enable the `onnx` feature)".into(),
+            });
+        }
+        Self::from_nnef_file(path)
+    }
+
+    /// Loads an NNEF model (archive or directory) with the `inception_edge` extension.
+    pub fn from_nnef_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        if path.is_dir() {
+            use tract_nnef::prelude::Framework;
+            let model = guarded(path, || inception_edge_ops::nnef().model_for_path(path))?;
+            return Self::from_typed(model, path);
+        }
+        let bytes = crate::error::read_file(path)?;
+        Self::from_nnef_bytes(&bytes, path)
+    }
+
+    /// Loads an NNEF archive (tar or gzipped tar) from memory; `origin` names it in errors.
+    pub fn from_nnef_bytes(bytes: &[u8], origin: impl Into<PathBuf>) -> Result<Self> {
+        use tract_nnef::prelude::Framework;
+        let origin = origin.into();
+        let model = guarded(&origin, || {
+            inception_edge_ops::nnef().model_for_read(&mut &*bytes)
+        })?;
+        Self::from_typed(model, origin)
+    }
+
+    /// The operators of the optimized graph, counted by name, constants left out; `float`
+    /// marks operators producing floating-point values.
+    pub fn operators(&self) -> Vec<OperatorCount> {
+        let mut counts: Vec<OperatorCount> = Vec::new();
+        let model = self.state.model();
+        for node in &model.nodes {
+            let name = node.op.name().to_string();
+            if name == "Const" || name == "Source" {
+                continue;
+            }
+            let float = node.outputs.iter().any(|o| o.fact.datum_type.is_float());
+            match counts
+                .iter_mut()
+                .find(|c| c.name == name && c.float == float)
+            {
+                Some(c) => c.count += 1,
+                None => counts.push(OperatorCount {
+                    name,
+                    count: 1,
+                    float,
+                }),
+            }
+        }
+        counts.sort_by(|a, b| b.count.cmp(&a.count).then(a.name.cmp(&b.name)));
+        counts
+    }
+
+    /// What the model takes as input.
+    pub fn input_kind(&self) -> InputKind {
+        self.input_kind
     }
 
     /// Loads an ONNX model file, fixes its input to batch 1 (a symbolic or unknown first
@@ -136,18 +276,53 @@ impl Engine {
         &self.output_shape
     }
 
-    /// Runs the model on one input tensor (row-major in [`Engine::input_shape`]) and writes
-    /// the flattened output into `output` (resized as needed).
+    /// Runs the model on one f32 input tensor (row-major in [`Engine::input_shape`]) and
+    /// writes the flattened output into `output` (resized as needed). An int8 model gets the
+    /// input quantized with its declared parameters first.
     pub fn run(&mut self, input: &[f32], output: &mut Vec<f32>) -> Result<()> {
-        if input.len() != self.input_len() {
+        self.check_len(input.len())?;
+        match self.input_kind {
+            InputKind::F32 => {
+                let tensor = Tensor::from_shape(&self.input_shape, input).map_err(inference)?;
+                self.run_tensor(tensor, output)
+            }
+            InputKind::I8(q) => {
+                let mut quantized = std::mem::take(&mut self.quantized);
+                quantized.clear();
+                quantized.extend(input.iter().map(|&x| q.quantize::<i8>(x)));
+                let result = self.run_i8(&quantized, output);
+                self.quantized = quantized;
+                result
+            }
+        }
+    }
+
+    /// Runs an int8 model on one already quantized input (see [`InputKind::I8`]), such as
+    /// `Preprocess::run_quantized` produces.
+    pub fn run_i8(&mut self, input: &[i8], output: &mut Vec<f32>) -> Result<()> {
+        self.check_len(input.len())?;
+        if self.input_kind == InputKind::F32 {
+            return Err(Error::InputShape {
+                shape: format!("{:?}", self.input_shape),
+                reason: "this model takes f32 input, not i8".into(),
+            });
+        }
+        let tensor = Tensor::from_shape(&self.input_shape, input).map_err(inference)?;
+        self.run_tensor(tensor, output)
+    }
+
+    fn check_len(&self, len: usize) -> Result<()> {
+        if len != self.input_len() {
             return Err(Error::InputSize {
-                got: input.len(),
+                got: len,
                 expected: self.input_len(),
                 shape: self.input_shape.clone(),
             });
         }
-        let inference = |e: TractError| Error::Inference(tract_reason(&e));
-        let tensor = Tensor::from_shape(&self.input_shape, input).map_err(inference)?;
+        Ok(())
+    }
+
+    fn run_tensor(&mut self, tensor: Tensor, output: &mut Vec<f32>) -> Result<()> {
         let outputs = self
             .state
             .run(tvec!(tensor.into_tvalue()))
@@ -157,6 +332,10 @@ impl Engine {
         output.extend(view.iter().copied());
         Ok(())
     }
+}
+
+fn inference(e: TractError) -> Error {
+    Error::Inference(tract_reason(&e))
 }
 
 /// Fixes the batch dimension of an ONNX input shape to 1.

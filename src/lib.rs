@@ -3,6 +3,8 @@
 
 pub mod classifier;
 #[cfg(feature = "image")]
+pub mod dataset;
+#[cfg(feature = "image")]
 pub mod decode;
 pub mod engine;
 pub mod error;

@@ -13,6 +13,9 @@ use inception_edge::decode::RgbImage;
 use inception_edge::manifest::{Manifest, OutputKind};
 use inception_edge::{Classifier, Engine};
 
+mod progress;
+mod quantize;
+
 /// Int8 Inception image classifiers on tract, for ARM Cortex-A boards.
 #[derive(Parser, Debug)]
 #[command(name = "incept", version, long_version = LONG_VERSION, about, long_about = None)]
@@ -38,11 +41,47 @@ enum Command {
     /// Preprocessing and labels come from the `manifest.toml` beside the model when there is
     /// one (see models/); otherwise from the model's input shape and the options below.
     Classify(ClassifyArgs),
+    /// Calibrate an fp32 ONNX model on sample images and compile it to an int8 NNEF model.
+    ///
+    /// Every convolution and linear layer runs on tract's integer kernels; the only float
+    /// operation left is the final dequantization. Prints a report: per-layer SQNR and the
+    /// top-1 agreement with fp32 on the calibration set.
+    Quantize(QuantizeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct QuantizeArgs {
+    /// The fp32 model: an ONNX file or a model manifest (`manifest.toml`).
+    model: PathBuf,
+    /// Calibration images: a directory of PNG/JPEG files or an IDX image file (.gz or not).
+    #[arg(long)]
+    calib: PathBuf,
+    /// Use only the first N calibration images.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Calibration method: minmax, percentile (99.99), percentile:P, or entropy (KL).
+    #[arg(long, default_value = "minmax")]
+    method: inception_edge_compiler::Method,
+    /// One weight scale per layer instead of one per output channel.
+    #[arg(long)]
+    per_tensor: bool,
+    /// Make this node (by name) the model's only output, e.g. a classifier's features.
+    #[arg(long)]
+    output_node: Option<String>,
+    /// Where to write the int8 model (`.nnef.tgz`).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Also write the full report (markdown) here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    #[command(flatten)]
+    pre: PreArgs,
 }
 
 #[derive(clap::Args, Debug)]
 struct ClassifyArgs {
-    /// The model: an ONNX file, or a model manifest (`manifest.toml`).
+    /// The model: an ONNX file, an int8 NNEF file from `incept quantize`, or a model
+    /// manifest (`manifest.toml`).
     model: PathBuf,
     /// Images to classify.
     #[arg(required = true)]
@@ -50,6 +89,13 @@ struct ClassifyArgs {
     /// Number of classes to show per image.
     #[arg(short = 'k', long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=MAX_TOP_K as i64))]
     top: u8,
+    #[command(flatten)]
+    pre: PreArgs,
+}
+
+/// Where preprocessing and labels come from.
+#[derive(clap::Args, Debug)]
+struct PreArgs {
     /// A manifest to use instead of the one beside the model.
     #[arg(long)]
     manifest: Option<PathBuf>,
@@ -99,6 +145,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Classify(args) => classify(args),
+        Command::Quantize(args) => quantize::run(args),
     };
     match result {
         Ok(code) => code,
@@ -110,38 +157,47 @@ fn main() -> ExitCode {
 }
 
 /// The manifest to use for `model`, if any.
-fn find_manifest(args: &ClassifyArgs) -> anyhow::Result<Option<(PathBuf, Manifest)>> {
+fn find_manifest(model: &Path, args: &PreArgs) -> anyhow::Result<Option<(PathBuf, Manifest)>> {
     if args.no_manifest {
         return Ok(None);
     }
     if let Some(p) = &args.manifest {
         return Ok(Some((p.clone(), Manifest::from_file(p)?)));
     }
-    if args.model.extension().is_some_and(|e| e == "toml") {
-        return Ok(Some((
-            args.model.clone(),
-            Manifest::from_file(&args.model)?,
-        )));
+    if model.extension().is_some_and(|e| e == "toml") {
+        return Ok(Some((model.to_owned(), Manifest::from_file(model)?)));
     }
-    let beside = args
-        .model
+    let beside = model
         .parent()
         .unwrap_or(Path::new("."))
         .join("manifest.toml");
     if beside.is_file() {
         let m = Manifest::from_file(&beside)?;
-        if args.model.file_name() == m.model.file.file_name() {
+        if model.file_name() == m.model.file.file_name() {
             return Ok(Some((beside, m)));
         }
     }
     Ok(None)
 }
 
-fn load(args: &ClassifyArgs) -> anyhow::Result<Classifier> {
-    if let Some((path, _)) = find_manifest(args)? {
-        return Ok(Classifier::from_manifest(&path)?);
+fn load(model: &Path, args: &PreArgs) -> anyhow::Result<Classifier> {
+    if let Some((path, _)) = find_manifest(model, args)? {
+        if model.extension().is_some_and(|e| e == "toml") {
+            return Ok(Classifier::from_manifest(&path)?);
+        }
+        return Ok(Classifier::from_manifest_and_model(&path, model)?);
     }
-    let engine = Engine::from_onnx_file(&args.model)?;
+    let engine = Engine::from_file(model)?;
+    let pre = default_preprocess(engine.input_shape(), args)?;
+    let labels = read_labels(args)?;
+    Ok(Classifier::new(engine, pre, labels, OutputKind::Logits)?)
+}
+
+/// Preprocessing from the input shape and the command-line options (no manifest).
+fn default_preprocess(
+    shape: &[usize],
+    args: &PreArgs,
+) -> anyhow::Result<inception_edge::core::Preprocess> {
     let normalize = match args.normalize {
         NormArg::Raw => Normalize::Raw,
         NormArg::Unit => Normalize::Unit,
@@ -157,11 +213,15 @@ fn load(args: &ClassifyArgs) -> anyhow::Result<Classifier> {
         ResizeArg::Bilinear => Resize::Bilinear,
         ResizeArg::Area => Resize::Area,
     };
-    let pre = preprocess_for_shape(engine.input_shape())?
+    Ok(preprocess_for_shape(shape)?
         .normalize(normalize)
         .fit(fit)
-        .resize(resize);
-    let labels = match &args.labels {
+        .resize(resize))
+}
+
+/// The label file given on the command line, if any.
+fn read_labels(args: &PreArgs) -> anyhow::Result<Vec<String>> {
+    Ok(match &args.labels {
         Some(p) => std::fs::read_to_string(p)
             .with_context(|| format!("cannot read labels {}", p.display()))?
             .lines()
@@ -169,8 +229,7 @@ fn load(args: &ClassifyArgs) -> anyhow::Result<Classifier> {
             .filter(|l| !l.is_empty())
             .collect(),
         None => Vec::new(),
-    };
-    Ok(Classifier::new(engine, pre, labels, OutputKind::Logits)?)
+    })
 }
 
 /// Whether `e` is a write to a closed pipe (`incept … | head`): the reader is gone, so stop
@@ -182,7 +241,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
     let t = Instant::now();
-    let mut classifier = load(&args)?;
+    let mut classifier = load(&args.model, &args.pre)?;
     let shape = classifier.engine().input_shape().to_vec();
     let mut out = io::stdout().lock();
     let header = writeln!(

@@ -1,0 +1,351 @@
+//! Reading an fp32 graph as a sequence of int8-lowerable steps.
+
+use std::collections::HashSet;
+
+use tract_core::internal::*;
+use tract_core::ops::array::TypedConcat;
+use tract_core::ops::binary::TypedBinOp;
+use tract_core::ops::cnn::{Conv, KernelFormat, MaxPool, SumPool};
+use tract_core::ops::einsum::EinSum;
+use tract_core::ops::konst::Const;
+use tract_core::ops::nn::{Reduce, Reducer};
+use tract_core::ops::source::TypedSource;
+
+use inception_edge_ops::QAvgPool;
+
+use crate::error::{CompileError, Result};
+use crate::FloatModel;
+
+/// One int8-lowerable piece of the fp32 graph: possibly several fp32 nodes (a convolution
+/// and its ReLU; a matrix product, its bias and ReLU; a sum and a division).
+#[derive(Debug, Clone)]
+pub(crate) struct Step {
+    /// The name of the first fp32 node of the step.
+    pub name: String,
+    /// The fp32 values the step reads.
+    pub inputs: Vec<OutletId>,
+    /// The fp32 value the step produces.
+    pub end: OutletId,
+    /// What it does.
+    pub kind: StepKind,
+}
+
+/// The kinds of steps.
+#[derive(Debug, Clone)]
+pub(crate) enum StepKind {
+    /// The model input.
+    Source,
+    /// A convolution with constant weights (OIHW) and bias (`[O]` or scalar), maybe a ReLU.
+    Conv {
+        op: Conv,
+        weights: Arc<Tensor>,
+        bias: Arc<Tensor>,
+        relu: bool,
+    },
+    /// `[1, K] × [N, K]ᵀ + bias`, maybe a ReLU.
+    Linear {
+        weights: Arc<Tensor>,
+        bias: Option<Arc<Tensor>>,
+        relu: bool,
+    },
+    /// Max pooling (scale unchanged).
+    MaxPool(MaxPool),
+    /// Average pooling (scale unchanged), including global average pooling.
+    AvgPool(QAvgPool),
+    /// Concatenation: every input brought to one scale.
+    Concat(TypedConcat),
+    /// Reshapes and axis moves (scale unchanged).
+    Axis(AxisOp),
+    /// A ReLU that no convolution absorbed.
+    Relu,
+}
+
+fn unsupported(node: &TypedNode, reason: impl Into<String>) -> CompileError {
+    CompileError::Unsupported {
+        node: node.name.clone(),
+        op: node.op.name().to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// The constant value of an outlet, if it is one.
+fn konst(model: &TypedModel, outlet: OutletId) -> Option<Arc<Tensor>> {
+    model.outlet_fact(outlet).ok()?.konst.clone()
+}
+
+/// Whether `node` is `max(x, 0)` with `x` non-constant; returns `x`.
+fn relu_input(model: &TypedModel, node: &TypedNode) -> Option<OutletId> {
+    let bin = node.op_as::<TypedBinOp>()?;
+    if bin.0.name() != "Max" || node.inputs.len() != 2 {
+        return None;
+    }
+    let (a, b) = (node.inputs[0], node.inputs[1]);
+    let (x, zero) = match (konst(model, a), konst(model, b)) {
+        (None, Some(z)) => (a, z),
+        (Some(z), None) => (b, z),
+        _ => return None,
+    };
+    let zero = zero.cast_to::<f32>().ok()?;
+    let all_zero = zero
+        .try_as_plain_ram()
+        .ok()?
+        .as_slice::<f32>()
+        .ok()?
+        .iter()
+        .all(|&v| v == 0.0);
+    all_zero.then_some(x)
+}
+
+/// The single node consuming `outlet`, if exactly one does and `outlet` is not a model output.
+fn sole_successor<'m>(model: &'m TypedModel, outlet: OutletId) -> Option<&'m TypedNode> {
+    if model.outputs.contains(&outlet) {
+        return None;
+    }
+    let succ = &model.node(outlet.node).outputs[outlet.slot].successors;
+    (succ.len() == 1).then(|| model.node(succ[0].node))
+}
+
+/// If the only consumer of `outlet` is a ReLU, its node.
+fn fused_relu(model: &TypedModel, outlet: OutletId) -> Option<&TypedNode> {
+    let next = sole_successor(model, outlet)?;
+    (relu_input(model, next) == Some(outlet)).then_some(next)
+}
+
+/// Reads the fp32 graph as steps in evaluation order.
+pub(crate) fn plan(float: &FloatModel) -> Result<Vec<Step>> {
+    let model = &float.model;
+    let order = model.eval_order()?;
+    let mut absorbed = HashSet::new();
+    let mut steps = Vec::new();
+    for &id in &order {
+        if absorbed.contains(&id) {
+            continue;
+        }
+        let node = model.node(id);
+        let out0 = OutletId::new(id, 0);
+        if node.op_is::<Const>() || konst(model, out0).is_some() {
+            continue;
+        }
+        let values: Vec<OutletId> = node
+            .inputs
+            .iter()
+            .copied()
+            .filter(|&i| konst(model, i).is_none())
+            .collect();
+        let mut step = |kind, inputs: Vec<OutletId>, end: OutletId| {
+            steps.push(Step {
+                name: node.name.clone(),
+                inputs,
+                end,
+                kind,
+            })
+        };
+        if node.op_is::<TypedSource>() {
+            step(StepKind::Source, vec![], out0);
+        } else if let Some(conv) = node.op_as::<Conv>() {
+            if conv.q_params.is_some() {
+                return Err(unsupported(node, "the convolution is already quantized"));
+            }
+            if conv.kernel_fmt != KernelFormat::OIHW || conv.pool_spec.rank() != 2 {
+                return Err(unsupported(
+                    node,
+                    "only 2-D OIHW convolutions are supported",
+                ));
+            }
+            if !conv.pool_spec.data_format.has_n() || conv.pool_spec.data_format.c_is_last() {
+                return Err(unsupported(node, "only NCHW convolutions are supported"));
+            }
+            let weights = konst(model, node.inputs[1])
+                .ok_or_else(|| unsupported(node, "the weights are not constant"))?;
+            let bias = konst(model, node.inputs[2])
+                .ok_or_else(|| unsupported(node, "the bias is not constant"))?;
+            let relu = fused_relu(model, out0);
+            let end = match relu {
+                Some(r) => {
+                    absorbed.insert(r.id);
+                    OutletId::new(r.id, 0)
+                }
+                None => out0,
+            };
+            let kind = StepKind::Conv {
+                op: conv.clone(),
+                weights,
+                bias,
+                relu: relu.is_some(),
+            };
+            step(kind, vec![node.inputs[0]], end);
+        } else if let Some(einsum) = node.op_as::<EinSum>() {
+            let expr = einsum.axes.to_string();
+            let transposed = match expr.as_str() {
+                "mk,nk->mn" => false,
+                "mk,kn->mn" => true,
+                _ => {
+                    return Err(unsupported(
+                        node,
+                        format!("einsum {expr} is not a linear layer"),
+                    ))
+                }
+            };
+            if einsum.q_params.is_some() || node.inputs.len() != 2 {
+                return Err(unsupported(node, "the matrix product is already quantized"));
+            }
+            let w = konst(model, node.inputs[1])
+                .ok_or_else(|| unsupported(node, "the weights are not constant"))?;
+            let weights = if transposed {
+                w.clone()
+                    .into_tensor()
+                    .permute_axes(&[1, 0])?
+                    .into_arc_tensor()
+            } else {
+                w
+            };
+            let rows = model.outlet_fact(node.inputs[0])?.shape.to_tvec();
+            if rows.len() != 2 || !rows[0].is_one() {
+                return Err(unsupported(
+                    node,
+                    format!("linear input {rows:?} is not [1, K]"),
+                ));
+            }
+            let mut end = out0;
+            let mut bias = None;
+            if let Some(add) = sole_successor(model, end) {
+                if add
+                    .op_as::<TypedBinOp>()
+                    .is_some_and(|b| b.0.name() == "Add")
+                {
+                    let other = add.inputs.iter().copied().find(|&i| i != end);
+                    if let Some(b) = other.and_then(|o| konst(model, o)) {
+                        let n = weights.shape()[0];
+                        if b.len() == n {
+                            bias = Some(b.into_tensor().into_shape(&[n])?.into_arc_tensor());
+                            absorbed.insert(add.id);
+                            end = OutletId::new(add.id, 0);
+                        }
+                    }
+                }
+            }
+            let relu = fused_relu(model, end);
+            if let Some(r) = relu {
+                absorbed.insert(r.id);
+                end = OutletId::new(r.id, 0);
+            }
+            let kind = StepKind::Linear {
+                weights,
+                bias,
+                relu: relu.is_some(),
+            };
+            step(kind, vec![node.inputs[0]], end);
+        } else if let Some(pool) = node.op_as::<MaxPool>() {
+            if pool.with_index_outputs.is_some() {
+                return Err(unsupported(node, "max pooling with indices"));
+            }
+            step(StepKind::MaxPool(pool.clone()), values, out0);
+        } else if let Some(pool) = node.op_as::<SumPool>() {
+            if !pool.normalize {
+                return Err(unsupported(node, "sum pooling without normalization"));
+            }
+            let q = avgpool_of(model, node, pool)?;
+            step(StepKind::AvgPool(q), values, out0);
+        } else if let Some(reduce) = node.op_as::<Reduce>() {
+            let fact = model.outlet_fact(node.inputs[0])?;
+            let shape = fact
+                .shape
+                .as_concrete()
+                .map(|s| s.to_vec())
+                .unwrap_or_default();
+            if reduce.reducer != Reducer::Sum
+                || shape.len() != 4
+                || reduce.axes.as_slice() != [2, 3]
+            {
+                return Err(unsupported(
+                    node,
+                    "only a global average pool over H and W reduces",
+                ));
+            }
+            let hw = (shape[2] * shape[3]) as f32;
+            let div = sole_successor(model, out0)
+                .filter(|d| d.op_as::<TypedBinOp>().is_some_and(|b| b.0.name() == "Div"))
+                .filter(|d| d.inputs[0] == out0)
+                .filter(|d| {
+                    konst(model, d.inputs[1])
+                        .and_then(|k| k.cast_to_scalar::<f32>().ok())
+                        .is_some_and(|v| v == hw)
+                })
+                .ok_or_else(|| unsupported(node, "a sum over H and W not divided by H·W"))?;
+            absorbed.insert(div.id);
+            let q = QAvgPool {
+                kernel: [shape[2], shape[3]],
+                strides: [1, 1],
+                pads: [0; 4],
+                count_include_pad: false,
+                zero_point: 0,
+            };
+            step(StepKind::AvgPool(q), values, OutletId::new(div.id, 0));
+        } else if let Some(concat) = node.op_as::<TypedConcat>() {
+            if values.len() != node.inputs.len() {
+                return Err(unsupported(node, "concatenation with a constant"));
+            }
+            step(StepKind::Concat(concat.clone()), values, out0);
+        } else if let Some(axis) = node.op_as::<AxisOp>() {
+            step(StepKind::Axis(axis.clone()), values, out0);
+        } else if let Some(x) = relu_input(model, node) {
+            step(StepKind::Relu, vec![x], out0);
+        } else {
+            return Err(unsupported(node, "no integer kernel for this operator"));
+        }
+    }
+    Ok(steps)
+}
+
+/// The int8 form of an fp32 average pool, padding made explicit.
+fn avgpool_of(model: &TypedModel, node: &TypedNode, pool: &SumPool) -> Result<QAvgPool> {
+    let spec = &pool.pool_spec;
+    let fact = model.outlet_fact(node.inputs[0])?;
+    let shape = fact
+        .shape
+        .as_concrete()
+        .map(|s| s.to_vec())
+        .unwrap_or_default();
+    if spec.rank() != 2 || shape.len() != 4 || spec.data_format.c_is_last() {
+        return Err(unsupported(
+            node,
+            "only 2-D NCHW average pooling is supported",
+        ));
+    }
+    if spec
+        .dilations
+        .as_ref()
+        .is_some_and(|d| d.iter().any(|&d| d != 1))
+    {
+        return Err(unsupported(node, "dilated average pooling"));
+    }
+    let strides = spec.strides.clone().unwrap_or_else(|| tvec![1, 1]);
+    let geo = spec
+        .padding
+        .compute(&shape[2..], &spec.kernel_shape, &[1, 1], &strides);
+    let q = QAvgPool {
+        kernel: [spec.kernel_shape[0], spec.kernel_shape[1]],
+        strides: [strides[0], strides[1]],
+        pads: [
+            geo[0].pad_before,
+            geo[1].pad_before,
+            geo[0].pad_after,
+            geo[1].pad_after,
+        ],
+        count_include_pad: pool.count_include_pad,
+        zero_point: 0,
+    };
+    let out = model
+        .outlet_fact(OutletId::new(node.id, 0))?
+        .shape
+        .as_concrete()
+        .map(|s| s.to_vec());
+    let expected = q.output_hw(shape[2], shape[3]);
+    if out.as_ref().map(|o| [o[2], o[3]]) != expected {
+        return Err(unsupported(
+            node,
+            format!("pool geometry {q:?} gives {expected:?}, tract {out:?}"),
+        ));
+    }
+    Ok(q)
+}

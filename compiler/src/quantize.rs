@@ -1,0 +1,526 @@
+//! The int8 graph compiler: (fp32 graph, calibration, options) → int8 tract graph.
+
+use std::collections::HashMap;
+
+use tract_core::internal::*;
+use tract_core::ops::array::TypedConcat;
+use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
+use tract_core::ops::nn::DataFormat;
+
+use inception_edge_ops::{
+    Dequant, FixedMultiplier, QAvgPool, Requant, PROP_COMPILER, PROP_INPUT_SCALE,
+    PROP_INPUT_ZERO_POINT, PROP_METHOD, PROP_PER_CHANNEL,
+};
+
+use crate::calibrate::{key, Calibration, Method};
+use crate::error::{CompileError, Result};
+use crate::plan::{plan, Step, StepKind};
+use crate::FloatModel;
+
+/// Compiler options.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Options {
+    /// How activation ranges become scales.
+    pub method: Method,
+    /// One weight scale per output channel (default) or one per layer.
+    pub per_channel: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            method: Method::MinMax,
+            per_channel: true,
+        }
+    }
+}
+
+/// One quantized tensor of the int8 graph, for reports.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// The fp32 node the tensor stands for.
+    pub name: String,
+    /// What produces it: `input`, `conv`, `linear`, `concat`.
+    pub kind: &'static str,
+    /// Its scale (`real ≈ (int8 − zero_point) · scale`).
+    pub scale: f32,
+    /// Its zero point: 0 (symmetric) or −128 (a non-negative tensor).
+    pub zero_point: i32,
+    /// The calibrated absolute maximum of the fp32 tensor.
+    pub amax: f32,
+    /// Where the int8 value is in the int8 graph.
+    pub(crate) wire: OutletId,
+    /// The fp32 value it stands for.
+    pub(crate) fp32: OutletId,
+}
+
+/// A compiled int8 model: i8 input, integer operators throughout, f32 outputs.
+#[derive(Debug, Clone)]
+pub struct Int8Model {
+    /// The int8 graph (not yet optimized).
+    pub model: TypedModel,
+    /// The input scale: feed `round(x / input_scale)` clamped to i8.
+    pub input_scale: f32,
+    /// The quantized tensors with their scales, in evaluation order.
+    pub layers: Vec<Layer>,
+    /// The options it was compiled with.
+    pub options: Options,
+}
+
+/// Symmetric int8 quantization of weights `[O, ...]`: per output channel or per tensor.
+/// Returns the i8 weights and one scale per output channel.
+pub fn quantize_weights(w: &Tensor, per_channel: bool) -> Result<(Tensor, Vec<f32>)> {
+    let w = w.cast_to::<f32>()?;
+    let values = w.try_as_plain_ram()?;
+    let values = values.as_slice::<f32>()?;
+    let out_channels = w.shape()[0];
+    let per = values.len() / out_channels.max(1);
+    let amax = |s: &[f32]| s.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let scale = |a: f32| if a > 0.0 { a / 127.0 } else { 1.0 };
+    let scales: Vec<f32> = if per_channel {
+        values.chunks(per.max(1)).map(|c| scale(amax(c))).collect()
+    } else {
+        vec![scale(amax(values)); out_channels]
+    };
+    let q: Vec<i8> = values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (v / scales[i / per]).round().clamp(-127.0, 127.0) as i8)
+        .collect();
+    Ok((Tensor::from_shape(w.shape(), &q)?, scales))
+}
+
+/// An int8 value: `real = (q − zp) · scale`.
+#[derive(Clone, Copy)]
+struct Q {
+    wire: OutletId,
+    scale: f32,
+    zp: i32,
+}
+
+/// Quantization parameters of one tensor.
+#[derive(Clone, Copy)]
+struct Params {
+    scale: f32,
+    zp: i32,
+    amax: f32,
+}
+
+struct Builder<'a> {
+    float: &'a TypedModel,
+    calib: &'a Calibration,
+    opts: Options,
+    model: TypedModel,
+    values: HashMap<OutletId, Q>,
+    outputs: HashMap<OutletId, OutletId>,
+    layers: Vec<Layer>,
+}
+
+impl Builder<'_> {
+    /// The parameters calibration gives a tensor: symmetric (zero point 0) if it has negative
+    /// values, else all 256 levels on `[0, threshold]` (zero point −128).
+    fn stats_params(&self, outlet: OutletId) -> Result<Params> {
+        let k = key(self.float, outlet);
+        let stats = self.calib.stats.get(&k).ok_or_else(|| {
+            CompileError::Calibration(format!(
+                "no statistics for tensor {k}: the calibration was made for another model"
+            ))
+        })?;
+        // the input's range is fixed by preprocessing: never clip it
+        let method = if self.float.inputs.contains(&outlet) {
+            Method::MinMax
+        } else {
+            self.opts.method
+        };
+        let t = stats.threshold(method);
+        let t = if t > 0.0 { t } else { 1.0 };
+        Ok(if stats.non_negative() {
+            Params {
+                scale: t / 255.0,
+                zp: -128,
+                amax: stats.amax,
+            }
+        } else {
+            Params {
+                scale: t / 127.0,
+                zp: 0,
+                amax: stats.amax,
+            }
+        })
+    }
+
+    /// The parameters a freely requantized value takes: its concatenation's if it feeds one.
+    fn target(&self, end: OutletId) -> Result<Params> {
+        let succ = &self.float.node(end.node).outputs[end.slot].successors;
+        for s in succ {
+            if self.float.node(s.node).op_is::<TypedConcat>() {
+                let concat = self.stats_params(OutletId::new(s.node, 0))?;
+                let own = self.stats_params(end)?;
+                return Ok(Params {
+                    amax: own.amax,
+                    ..concat
+                });
+            }
+        }
+        self.stats_params(end)
+    }
+
+    fn value(&self, outlet: OutletId) -> Result<Q> {
+        self.values.get(&outlet).copied().ok_or_else(|| {
+            CompileError::Tract(format!(
+                "internal: no int8 value for {}",
+                key(self.float, outlet)
+            ))
+        })
+    }
+
+    fn konst(&mut self, name: String, t: Tensor) -> Result<OutletId> {
+        Ok(self.model.add_const(name, t)?)
+    }
+
+    /// Requantizes `input` (accumulators with `in_zp` 0, or i8 values) to zero point `zp`.
+    fn requant(
+        &mut self,
+        name: &str,
+        input: OutletId,
+        in_zp: i32,
+        mult: &[f64],
+        zp: i32,
+        relu: bool,
+    ) -> Result<OutletId> {
+        let fixed = mult
+            .iter()
+            .map(|&m| FixedMultiplier::new(m))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| CompileError::Calibration(format!("{name}: {e}")))?;
+        let single = fixed.windows(2).all(|w| w[0] == w[1]);
+        let fixed = if single { &fixed[..1] } else { &fixed[..] };
+        let mant: Vec<i32> = fixed.iter().map(|f| f.mantissa).collect();
+        let shift: Vec<i32> = fixed.iter().map(|f| f.shift).collect();
+        let m = self.konst(format!("{name}.mantissa"), tensor1(&mant))?;
+        let s = self.konst(format!("{name}.shift"), tensor1(&shift))?;
+        let op = Requant {
+            axis: 1,
+            input_zero_point: in_zp,
+            zero_point: zp,
+            lo: if relu { zp.max(-128) } else { -128 },
+            hi: 127,
+        };
+        Ok(self
+            .model
+            .wire_node(format!("{name}.requant"), op, &[input, m, s])?[0])
+    }
+
+    fn dequant(
+        &mut self,
+        name: &str,
+        input: OutletId,
+        zp: i32,
+        scales: &[f32],
+    ) -> Result<OutletId> {
+        let single = scales.windows(2).all(|w| w[0] == w[1]);
+        let scales = if single { &scales[..1] } else { scales };
+        let s = self.konst(format!("{name}.scale"), tensor1(scales))?;
+        let op = Dequant {
+            axis: 1,
+            zero_point: zp,
+        };
+        Ok(self
+            .model
+            .wire_node(format!("{name}.dequant"), op, &[input, s])?[0])
+    }
+
+    /// An int8 convolution with i32 accumulators; returns the accumulator wire and the
+    /// accumulator scales (input scale × weight scale per channel).
+    fn conv(
+        &mut self,
+        name: &str,
+        x: Q,
+        spec: PoolSpec,
+        group: usize,
+        weights: &Tensor,
+        bias: &Tensor,
+    ) -> Result<(OutletId, Vec<f32>)> {
+        let (wq, w_scales) = quantize_weights(weights, self.opts.per_channel)?;
+        let out_channels = wq.shape()[0];
+        let bias = bias.cast_to::<f32>()?;
+        let bias = bias.try_as_plain_ram()?;
+        let bias = bias.as_slice::<f32>()?;
+        if bias.len() != 1 && bias.len() != out_channels {
+            return Err(CompileError::Unsupported {
+                node: name.into(),
+                op: "Conv".into(),
+                reason: format!("{} biases for {out_channels} channels", bias.len()),
+            });
+        }
+        let acc_scales: Vec<f32> = w_scales.iter().map(|&s| s * x.scale).collect();
+        let bq: Vec<i32> = (0..out_channels)
+            .map(|c| {
+                let b = if bias.len() == 1 { bias[0] } else { bias[c] };
+                (b as f64 / acc_scales[c] as f64)
+                    .round()
+                    .clamp(i32::MIN as f64, i32::MAX as f64) as i32
+            })
+            .collect();
+        let w = self.konst(format!("{name}.weights"), wq)?;
+        let b = self.konst(format!("{name}.bias"), tensor1(&bq))?;
+        let zero = self.konst(format!("{name}.zero"), tensor0(0i32))?;
+        // tract pads the input with its zero point and subtracts zp·Σw per channel
+        let x0 = self.konst(format!("{name}.x0"), tensor0(x.zp))?;
+        let one = self.konst(format!("{name}.one"), tensor0(1f32))?;
+        let op = Conv {
+            pool_spec: spec,
+            kernel_fmt: KernelFormat::OIHW,
+            group,
+            q_params: Some(i32::datum_type()),
+        };
+        let acc = self
+            .model
+            .wire_node(name, op, &[x.wire, w, b, x0, one, zero, one, zero, one])?[0];
+        Ok((acc, acc_scales))
+    }
+
+    /// After a convolution: the int8 value (if anything reads it) and the f32 output (if the
+    /// fp32 value is a model output).
+    fn finish_accumulators(
+        &mut self,
+        step: &Step,
+        acc: OutletId,
+        acc_scales: &[f32],
+        relu: bool,
+        kind: &'static str,
+        post: &[AxisOp],
+    ) -> Result<()> {
+        let is_output = self.float.outputs.contains(&step.end);
+        let read = !self.float.node(step.end.node).outputs[step.end.slot]
+            .successors
+            .is_empty();
+        let name = &step.name;
+        if is_output && !relu {
+            let mut f = self.dequant(name, acc, 0, acc_scales)?;
+            for (i, a) in post.iter().enumerate() {
+                f = self
+                    .model
+                    .wire_node(format!("{name}.out.{i}"), a.clone(), &[f])?[0];
+            }
+            self.outputs.insert(step.end, f);
+        }
+        if read || (is_output && relu) {
+            let Params { scale, zp, amax } = self.target(step.end)?;
+            let mult: Vec<f64> = acc_scales
+                .iter()
+                .map(|&a| a as f64 / scale as f64)
+                .collect();
+            let mut q = self.requant(name, acc, 0, &mult, zp, relu)?;
+            for (i, a) in post.iter().enumerate() {
+                q = self
+                    .model
+                    .wire_node(format!("{name}.q.{i}"), a.clone(), &[q])?[0];
+            }
+            self.values.insert(step.end, Q { wire: q, scale, zp });
+            self.layers.push(Layer {
+                name: name.clone(),
+                kind,
+                scale,
+                zero_point: zp,
+                amax,
+                wire: q,
+                fp32: step.end,
+            });
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, step: &Step) -> Result<()> {
+        let name = step.name.clone();
+        match &step.kind {
+            StepKind::Source => {
+                let shape = self.float.outlet_fact(step.end)?.shape.clone();
+                // the input is quantized outside the graph: keep it symmetric (zero point 0)
+                let Params { amax, .. } = self.stats_params(step.end)?;
+                let scale = if amax > 0.0 {
+                    amax / 127.0
+                } else {
+                    1.0 / 127.0
+                };
+                let wire = self.model.add_source(&name, i8::datum_type().fact(shape))?;
+                self.values.insert(step.end, Q { wire, scale, zp: 0 });
+                let layer = Layer {
+                    name,
+                    kind: "input",
+                    scale,
+                    zero_point: 0,
+                    amax,
+                    wire,
+                    fp32: step.end,
+                };
+                self.layers.push(layer);
+            }
+            StepKind::Conv {
+                op,
+                weights,
+                bias,
+                relu,
+            } => {
+                let x = self.value(step.inputs[0])?;
+                let (acc, scales) =
+                    self.conv(&name, x, op.pool_spec.clone(), op.group, weights, bias)?;
+                self.finish_accumulators(step, acc, &scales, *relu, "conv", &[])?;
+            }
+            StepKind::Linear {
+                weights,
+                bias,
+                relu,
+            } => {
+                let x = self.value(step.inputs[0])?;
+                let (n, k) = (weights.shape()[0], weights.shape()[1]);
+                let x4 = self
+                    .model
+                    .wire_node(format!("{name}.h"), AxisOp::Add(2), &[x.wire])?[0];
+                let x4 = self
+                    .model
+                    .wire_node(format!("{name}.w"), AxisOp::Add(3), &[x4])?[0];
+                let w4 = weights.clone().into_tensor().into_shape(&[n, k, 1, 1])?;
+                let b = match bias {
+                    Some(b) => b.clone().into_tensor(),
+                    None => tensor0(0f32),
+                };
+                let spec = PoolSpec {
+                    data_format: DataFormat::NCHW,
+                    kernel_shape: tvec![1, 1],
+                    padding: PaddingSpec::Valid,
+                    dilations: None,
+                    strides: None,
+                    input_channels: k,
+                    output_channels: n,
+                };
+                let (acc, scales) = self.conv(&name, Q { wire: x4, ..x }, spec, 1, &w4, &b)?;
+                let post = [AxisOp::Rm(3), AxisOp::Rm(2)];
+                self.finish_accumulators(step, acc, &scales, *relu, "linear", &post)?;
+            }
+            StepKind::MaxPool(op) => {
+                let x = self.value(step.inputs[0])?;
+                let wire = self.model.wire_node(&name, op.clone(), &[x.wire])?[0];
+                self.values.insert(step.end, Q { wire, ..x });
+            }
+            StepKind::AvgPool(op) => {
+                let x = self.value(step.inputs[0])?;
+                let op = QAvgPool {
+                    zero_point: x.zp,
+                    ..op.clone()
+                };
+                let wire = self.model.wire_node(&name, op, &[x.wire])?[0];
+                self.values.insert(step.end, Q { wire, ..x });
+            }
+            StepKind::Axis(op) => {
+                let x = self.value(step.inputs[0])?;
+                let wire = self.model.wire_node(&name, op.clone(), &[x.wire])?[0];
+                self.values.insert(step.end, Q { wire, ..x });
+            }
+            StepKind::Relu => {
+                let x = self.value(step.inputs[0])?;
+                let wire = self.requant(&name, x.wire, x.zp, &[1.0], x.zp, true)?;
+                self.values.insert(step.end, Q { wire, ..x });
+            }
+            StepKind::Concat(op) => {
+                let Params { scale, zp, amax } = self.stats_params(step.end)?;
+                let mut wires = Vec::new();
+                for (i, input) in step.inputs.iter().enumerate() {
+                    let x = self.value(*input)?;
+                    let wire = if (x.scale / scale - 1.0).abs() > 1e-6 || x.zp != zp {
+                        let m = x.scale as f64 / scale as f64;
+                        self.requant(&format!("{name}.{i}"), x.wire, x.zp, &[m], zp, false)?
+                    } else {
+                        x.wire
+                    };
+                    wires.push(wire);
+                }
+                let wire = self.model.wire_node(&name, op.clone(), &wires)?[0];
+                self.values.insert(step.end, Q { wire, scale, zp });
+                let layer = Layer {
+                    name,
+                    kind: "concat",
+                    scale,
+                    zero_point: zp,
+                    amax,
+                    wire,
+                    fp32: step.end,
+                };
+                self.layers.push(layer);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Compiles the fp32 model into an int8 graph with the calibration's ranges.
+///
+/// Every convolution and linear layer becomes a tract `Conv` on int8 inputs and weights with
+/// i32 accumulators, followed by a fixed-point [`Requant`] to the next tensor's scale (a ReLU
+/// folds into its clamp). Max pooling, average pooling and reshapes run on int8 values with
+/// the scale unchanged; a concatenation gets one scale from the calibration of its output and
+/// every branch is requantized straight to it. The model outputs are dequantized to f32 —
+/// from the accumulators when the output is a linear layer, so logits lose nothing to an
+/// output scale. No other float operator is left: an operator without an integer lowering is
+/// an error naming the node.
+pub fn compile(float: &FloatModel, calib: &Calibration, opts: &Options) -> Result<Int8Model> {
+    let steps = plan(float)?;
+    let mut b = Builder {
+        float: &float.model,
+        calib,
+        opts: *opts,
+        model: TypedModel::default(),
+        values: HashMap::new(),
+        outputs: HashMap::new(),
+        layers: Vec::new(),
+    };
+    for step in &steps {
+        b.step(step)?;
+    }
+    let mut outputs = Vec::new();
+    for (i, &o) in float.model.outputs.iter().enumerate() {
+        let wire = match b.outputs.get(&o) {
+            Some(&w) => w,
+            None => {
+                let q = b.value(o)?;
+                b.dequant(&format!("output.{i}"), q.wire, q.zp, &[q.scale])?
+            }
+        };
+        outputs.push(wire);
+    }
+    let input_scale = b.layers.first().map(|l| l.scale).unwrap_or(1.0);
+    let layers = std::mem::take(&mut b.layers);
+    let mut model = b.model;
+    model.select_output_outlets(&outputs)?;
+    let props = &mut model.properties;
+    props.insert(
+        PROP_INPUT_SCALE.into(),
+        tensor0(input_scale).into_arc_tensor(),
+    );
+    props.insert(
+        PROP_INPUT_ZERO_POINT.into(),
+        tensor0(0i32).into_arc_tensor(),
+    );
+    props.insert(
+        PROP_METHOD.into(),
+        tensor0(opts.method.to_string()).into_arc_tensor(),
+    );
+    props.insert(
+        PROP_PER_CHANNEL.into(),
+        tensor0(opts.per_channel as i64).into_arc_tensor(),
+    );
+    props.insert(
+        PROP_COMPILER.into(),
+        tensor0(format!(
+            "inception-edge-compiler {}",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .into_arc_tensor(),
+    );
+    Ok(Int8Model {
+        model,
+        input_scale,
+        layers,
+        options: *opts,
+    })
+}

@@ -1,0 +1,300 @@
+//! Int8 average pooling.
+
+use tract_nnef::internal::*;
+
+/// Int8 average pooling over the two spatial axes of an NCHW tensor, the output on the
+/// input's scale: `round_half_away_from_zero(sum / count)`, where `count` is the number of
+/// window cells inside the input (or inside the padded input when `count_include_pad`).
+///
+/// A window covering the whole plane (`kernel = [H, W]`, no padding) is a global average pool.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct QAvgPool {
+    /// Window height and width.
+    pub kernel: [usize; 2],
+    /// Vertical and horizontal stride.
+    pub strides: [usize; 2],
+    /// Padding: top, left, bottom, right.
+    pub pads: [usize; 4],
+    /// Whether padded cells count in the divisor (ONNX `count_include_pad`).
+    pub count_include_pad: bool,
+    /// The tensor's zero point: the value padded cells hold when they count.
+    pub zero_point: i32,
+}
+
+/// `round_half_away_from_zero(sum / count)` for `count > 0`.
+#[inline(always)]
+#[cfg(test)]
+fn rounded_div(sum: i32, count: i32) -> i32 {
+    if sum >= 0 {
+        (2 * sum + count) / (2 * count)
+    } else {
+        (2 * sum - count) / (2 * count)
+    }
+}
+
+impl QAvgPool {
+    /// The output height and width for an input plane of `h`×`w`, if the window fits.
+    pub fn output_hw(&self, h: usize, w: usize) -> Option<[usize; 2]> {
+        let [kh, kw] = self.kernel;
+        let [sh, sw] = self.strides;
+        let ph = h + self.pads[0] + self.pads[2];
+        let pw = w + self.pads[1] + self.pads[3];
+        if kh == 0 || kw == 0 || sh == 0 || sw == 0 || ph < kh || pw < kw {
+            return None;
+        }
+        Some([(ph - kh) / sh + 1, (pw - kw) / sw + 1])
+    }
+
+    /// Pools `x` (i8, NCHW, standard layout).
+    ///
+    /// Window sums are separable: a prefix sum along each row gives the horizontal window
+    /// sums, a running prefix down the columns the vertical ones, so each output costs a
+    /// few additions whatever the window. The division by the cell count is a multiplication
+    /// by a 40-bit reciprocal, exact for every sum an i8 window can have.
+    pub fn eval_tensor(&self, x: &Tensor) -> TractResult<Tensor> {
+        ensure!(
+            x.rank() == 4,
+            "QAvgPool: input must be NCHW, got {:?}",
+            x.shape()
+        );
+        let (n, c, h, w) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+        let [oh, ow] = self
+            .output_hw(h, w)
+            .with_context(|| format!("QAvgPool: window {:?} does not fit {h}x{w}", self.kernel))?;
+        let src = x.try_as_plain_ram()?.as_slice::<i8>()?;
+        let [kh, kw] = self.kernel;
+        ensure!(
+            kh * kw <= 1 << 16,
+            "QAvgPool: window {:?} too large",
+            self.kernel
+        );
+        // per output row/column: the inside range and the padded extent
+        let extents = |o: usize, s: usize, k: usize, pad: usize, len: usize, pad_end: usize| {
+            let start = (o * s) as isize - pad as isize;
+            let a = start.max(0) as usize;
+            let b = (start + k as isize).min(len as isize).max(0) as usize;
+            let padded = ((start + k as isize).min((len + pad_end) as isize)
+                - start.max(-(pad as isize))) as usize;
+            (a, b.max(a), padded)
+        };
+        let rows: Vec<_> = (0..oh)
+            .map(|o| extents(o, self.strides[0], kh, self.pads[0], h, self.pads[2]))
+            .collect();
+        let cols: Vec<_> = (0..ow)
+            .map(|o| extents(o, self.strides[1], kw, self.pads[1], w, self.pads[3]))
+            .collect();
+        // reciprocals of 2·count for every count a window can have
+        let recip: Vec<u64> = (0..=kh * kw)
+            .map(|c| {
+                if c == 0 {
+                    0
+                } else {
+                    (1u64 << 40).div_ceil(2 * c as u64)
+                }
+            })
+            .collect();
+        let mut out = vec![0i8; n * c * oh * ow];
+        let mut prefix = vec![0i32; w + 1];
+        // running column prefix of horizontal window sums: vp[y][ox] = Σ_{y' < y} hs[y'][ox]
+        let mut vp = vec![0i32; (h + 1) * ow];
+        for plane in 0..n * c {
+            let src = &src[plane * h * w..(plane + 1) * h * w];
+            let dst = &mut out[plane * oh * ow..(plane + 1) * oh * ow];
+            for y in 0..h {
+                let row = &src[y * w..(y + 1) * w];
+                for (x, &v) in row.iter().enumerate() {
+                    prefix[x + 1] = prefix[x] + v as i32;
+                }
+                let (done, next) = vp.split_at_mut((y + 1) * ow);
+                let prev = &done[y * ow..];
+                for (ox, &(a, b, _)) in cols.iter().enumerate() {
+                    next[ox] = prev[ox] + prefix[b] - prefix[a];
+                }
+            }
+            for (oy, &(ya, yb, ypad)) in rows.iter().enumerate() {
+                for (ox, &(xa, xb, xpad)) in cols.iter().enumerate() {
+                    let mut sum = vp[yb * ow + ox] - vp[ya * ow + ox];
+                    let inside = (yb - ya) * (xb - xa);
+                    let count = if self.count_include_pad {
+                        sum += (ypad * xpad - inside) as i32 * self.zero_point;
+                        ypad * xpad
+                    } else {
+                        inside
+                    };
+                    dst[oy * ow + ox] = if count == 0 {
+                        self.zero_point.clamp(-128, 127) as i8
+                    } else {
+                        // round half away from zero: floor((2|s| + c) / 2c), sign restored
+                        let num = (2 * sum.unsigned_abs() as u64 + count as u64) * recip[count];
+                        let q = (num >> 40) as i32;
+                        (if sum < 0 { -q } else { q }).clamp(-128, 127) as i8
+                    };
+                }
+            }
+        }
+        Tensor::from_shape(&[n, c, oh, ow], &out)
+    }
+}
+
+impl Op for QAvgPool {
+    fn name(&self) -> StaticName {
+        "QAvgPool".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!(
+            "kernel: {:?} strides: {:?} pads: {:?} count_include_pad: {} zero point: {}",
+            self.kernel, self.strides, self.pads, self.count_include_pad, self.zero_point
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for QAvgPool {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let x = args_1!(inputs);
+        Ok(tvec!(self.eval_tensor(&x)?.into_tvalue()))
+    }
+}
+
+impl TypedOp for QAvgPool {
+    as_op!();
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let x = inputs[0];
+        ensure!(
+            x.datum_type == i8::datum_type(),
+            "QAvgPool: input must be i8"
+        );
+        ensure!(
+            x.rank() == 4,
+            "QAvgPool: input must be NCHW, got {:?}",
+            x.shape
+        );
+        let (h, w) = (x.shape[2].to_usize()?, x.shape[3].to_usize()?);
+        let [oh, ow] = self
+            .output_hw(h, w)
+            .with_context(|| format!("QAvgPool: window {:?} does not fit {h}x{w}", self.kernel))?;
+        let shape = tvec![
+            x.shape[0].clone(),
+            x.shape[1].clone(),
+            oh.to_dim(),
+            ow.to_dim()
+        ];
+        Ok(tvec!(i8::datum_type().fact(shape)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pool(k: usize, s: usize, p: usize, include: bool) -> QAvgPool {
+        QAvgPool {
+            kernel: [k, k],
+            strides: [s, s],
+            pads: [p; 4],
+            count_include_pad: include,
+            zero_point: 0,
+        }
+    }
+
+    /// The direct definition, cell by cell, for checking the fast path.
+    fn reference(op: &QAvgPool, x: &[i8], h: usize, w: usize) -> Vec<i8> {
+        let [oh, ow] = op.output_hw(h, w).unwrap();
+        let mut out = vec![];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (mut sum, mut count) = (0i32, 0i32);
+                for ky in 0..op.kernel[0] {
+                    for kx in 0..op.kernel[1] {
+                        let y = (oy * op.strides[0] + ky) as isize - op.pads[0] as isize;
+                        let xx = (ox * op.strides[1] + kx) as isize - op.pads[1] as isize;
+                        let inside = y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < w;
+                        let in_padded =
+                            y < (h + op.pads[2]) as isize && xx < (w + op.pads[3]) as isize;
+                        if inside {
+                            sum += x[y as usize * w + xx as usize] as i32;
+                            count += 1;
+                        } else if op.count_include_pad && in_padded {
+                            sum += op.zero_point;
+                            count += 1;
+                        }
+                    }
+                }
+                out.push(if count == 0 {
+                    op.zero_point as i8
+                } else {
+                    rounded_div(sum, count).clamp(-128, 127) as i8
+                });
+            }
+        }
+        out
+    }
+
+    proptest! {
+        /// Tolerance: exact.
+        #[test]
+        fn the_separable_path_equals_the_cell_by_cell_definition(
+            h in 1usize..9, w in 1usize..9, k in 1usize..4, s in 1usize..3, p in 0usize..2,
+            include in any::<bool>(), zp in -128i32..0, seed in any::<u64>(),
+        ) {
+            prop_assume!(h + 2 * p >= k && w + 2 * p >= k && p < k);
+            let x: Vec<i8> = (0..h * w).map(|i| (seed.wrapping_mul(6364136223846793005).wrapping_add(i as u64 * 1442695040888963407) >> 56) as i8).collect();
+            let op = QAvgPool { kernel: [k, k], strides: [s, s], pads: [p; 4], count_include_pad: include, zero_point: zp };
+            let t = Tensor::from_shape(&[1, 1, h, w], &x).unwrap();
+            let y = op.eval_tensor(&t).unwrap();
+            let y = y.try_as_plain_ram().unwrap().as_slice::<i8>().unwrap().to_vec();
+            prop_assert_eq!(y, reference(&op, &x, h, w));
+        }
+    }
+
+    #[test]
+    fn rounding_is_half_away_from_zero() {
+        assert_eq!(rounded_div(3, 2), 2);
+        assert_eq!(rounded_div(-3, 2), -2);
+        assert_eq!(rounded_div(4, 3), 1);
+        assert_eq!(rounded_div(-4, 3), -1);
+    }
+
+    #[test]
+    fn border_cells_average_only_what_is_inside_unless_padding_counts() {
+        let x = Tensor::from_shape(&[1, 1, 2, 2], &[10i8, 20, 30, 40]).unwrap();
+        let y = pool(3, 1, 1, false).eval_tensor(&x).unwrap();
+        assert_eq!(
+            y,
+            Tensor::from_shape(&[1, 1, 2, 2], &[25i8, 25, 25, 25]).unwrap()
+        );
+        let y = pool(3, 1, 1, true).eval_tensor(&x).unwrap();
+        // 100 / 9 = 11.1
+        assert_eq!(
+            y,
+            Tensor::from_shape(&[1, 1, 2, 2], &[11i8, 11, 11, 11]).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_window_larger_than_the_plane_is_refused() {
+        let x = i8::fact([1, 1, 2, 2]);
+        assert!(pool(5, 1, 0, false).output_facts(&[&x]).is_err());
+    }
+
+    proptest! {
+        /// Tolerance: exact (integer sums; rounding checked against f64 half-away rounding).
+        #[test]
+        fn global_pool_matches_a_float_reference(xs in proptest::collection::vec(any::<i8>(), 2 * 5 * 7)) {
+            let x = Tensor::from_shape(&[1, 2, 5, 7], &xs).unwrap();
+            let op = QAvgPool { kernel: [5, 7], strides: [1, 1], pads: [0; 4], count_include_pad: false, zero_point: 0 };
+            let y = op.eval_tensor(&x).unwrap();
+            let y = y.try_as_plain_ram().unwrap().as_slice::<i8>().unwrap().to_vec();
+            for c in 0..2 {
+                let mean = xs[c * 35..(c + 1) * 35].iter().map(|&v| v as f64).sum::<f64>() / 35.0;
+                prop_assert_eq!(y[c] as f64, mean.round());
+            }
+        }
+    }
+}

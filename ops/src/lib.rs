@@ -1,0 +1,49 @@
+//! Integer operators that tract lacks, used by inception-edge's int8 graphs, and the NNEF
+//! extension (`inception_edge`) that writes and reads them.
+//!
+//! An int8 graph produced by `inception-edge-compiler` is made of tract's own `Conv` (int8
+//! inputs and weights, i32 accumulators), `MaxPool`, `TypedConcat` and axis ops, plus the
+//! operators of this crate:
+//!
+//! - [`Requant`]: i32 accumulators (or i8 values) → i8, one fixed-point multiplier per channel,
+//!   zero point and clamp (a folded ReLU is the clamp's lower bound);
+//! - [`Dequant`]: i32/i8 → f32 with one scale per channel (the graph's final dequantize);
+//! - [`QAvgPool`]: int8 average pooling, the output on the input's scale, rounding half away
+//!   from zero; with the pooling window over the whole plane it is a global average pool.
+//!
+//! Every operator is exact integer arithmetic (the `f32` of [`Dequant`] is one IEEE
+//! multiplication per element), so outputs are bit-identical on every architecture.
+//!
+//! Load an int8 NNEF model with [`nnef`], which is tract's NNEF framework with this
+//! extension registered.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod avgpool;
+mod fixed;
+mod nnef;
+mod requant;
+
+pub use avgpool::QAvgPool;
+pub use fixed::{FixedMultiplier, FixedPointError};
+pub use nnef::{nnef, registry, EXTENSION};
+pub use requant::{Dequant, Requant};
+
+/// Model property holding the input scale (f32): `x_f32 ≈ x_i8 · scale`.
+pub const PROP_INPUT_SCALE: &str = "inception_edge.input_scale";
+/// Model property holding the input zero point (i32, always 0: symmetric).
+pub const PROP_INPUT_ZERO_POINT: &str = "inception_edge.input_zero_point";
+/// Model property naming the calibration method (string).
+pub const PROP_METHOD: &str = "inception_edge.calibration";
+/// Model property: 1 for per-channel weights, 0 for per-tensor (i64).
+pub const PROP_PER_CHANNEL: &str = "inception_edge.per_channel";
+/// Model property: the compiler version that wrote the model (string).
+pub const PROP_COMPILER: &str = "inception_edge.compiler";
+
+/// Splits `shape` around `axis` into (outer, channels, inner) element counts.
+pub(crate) fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    let outer = shape[..axis].iter().product();
+    let channels = shape[axis];
+    let inner = shape[axis + 1..].iter().product();
+    (outer, channels, inner)
+}

@@ -1,0 +1,166 @@
+//! The `inception_edge` NNEF extension: how [`Requant`], [`Dequant`] and [`QAvgPool`] are
+//! written to and read from NNEF.
+
+use tract_nnef::internal::*;
+use tract_nnef::ser::{ints, invocation, logical, numeric};
+
+use crate::{Dequant, QAvgPool, Requant};
+
+/// The extension's name, as it appears in `graph.nnef` (`extension inception_edge;`).
+pub const EXTENSION: &str = "inception_edge";
+
+/// tract's NNEF framework with the `inception_edge` extension registered: what reads and
+/// writes inception-edge's int8 models.
+pub fn nnef() -> tract_nnef::framework::Nnef {
+    tract_nnef::nnef().with_registry(registry())
+}
+
+/// The `inception_edge` NNEF registry on its own.
+pub fn registry() -> Registry {
+    let mut r = Registry::new(EXTENSION)
+        .with_doc("Extension `inception_edge`: integer requantization and int8 average pooling.")
+        .with_doc("")
+        .with_doc("Add `extension inception_edge` to `graph.nnef`");
+    r.register_dumper(ser_requant);
+    r.register_primitive(
+        "inception_edge_requant",
+        &[
+            TypeName::Scalar.tensor().named("input"),
+            TypeName::Integer.tensor().named("mantissa"),
+            TypeName::Integer.tensor().named("shift"),
+            TypeName::Integer.named("axis"),
+            TypeName::Integer.named("input_zero_point").default(0),
+            TypeName::Integer.named("zero_point"),
+            TypeName::Integer.named("lo"),
+            TypeName::Integer.named("hi"),
+        ],
+        &[("output", TypeName::Scalar.tensor())],
+        de_requant,
+    );
+    r.register_dumper(ser_dequant);
+    r.register_primitive(
+        "inception_edge_dequant",
+        &[
+            TypeName::Scalar.tensor().named("input"),
+            TypeName::Scalar.tensor().named("scale"),
+            TypeName::Integer.named("axis"),
+            TypeName::Integer.named("zero_point"),
+        ],
+        &[("output", TypeName::Scalar.tensor())],
+        de_dequant,
+    );
+    r.register_dumper(ser_avgpool);
+    r.register_primitive(
+        "inception_edge_avgpool",
+        &[
+            TypeName::Scalar.tensor().named("input"),
+            TypeName::Integer.array().named("kernel"),
+            TypeName::Integer.array().named("strides"),
+            TypeName::Integer.array().named("pads"),
+            TypeName::Logical.named("count_include_pad"),
+            TypeName::Integer.named("zero_point").default(0),
+        ],
+        &[("output", TypeName::Scalar.tensor())],
+        de_avgpool,
+    );
+    r
+}
+
+fn ser_requant(
+    ast: &mut IntoAst,
+    node: &TypedNode,
+    op: &Requant,
+) -> TractResult<Option<Arc<RValue>>> {
+    let inputs: TVec<_> = node.inputs.iter().map(|i| ast.mapping[i].clone()).collect();
+    Ok(Some(invocation(
+        "inception_edge_requant",
+        &inputs,
+        &[
+            ("axis", numeric(op.axis)),
+            ("input_zero_point", numeric(op.input_zero_point)),
+            ("zero_point", numeric(op.zero_point)),
+            ("lo", numeric(op.lo)),
+            ("hi", numeric(op.hi)),
+        ],
+    )))
+}
+
+fn de_requant(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<Value> {
+    let input = inv.named_arg_as(builder, "input")?;
+    let mantissa = inv.named_arg_as(builder, "mantissa")?;
+    let shift = inv.named_arg_as(builder, "shift")?;
+    let op = Requant {
+        axis: inv.named_arg_as(builder, "axis")?,
+        input_zero_point: inv.named_arg_as::<i64>(builder, "input_zero_point")? as i32,
+        zero_point: inv.named_arg_as::<i64>(builder, "zero_point")? as i32,
+        lo: inv.named_arg_as::<i64>(builder, "lo")? as i32,
+        hi: inv.named_arg_as::<i64>(builder, "hi")? as i32,
+    };
+    builder.wire(op, &[input, mantissa, shift])
+}
+
+fn ser_dequant(
+    ast: &mut IntoAst,
+    node: &TypedNode,
+    op: &Dequant,
+) -> TractResult<Option<Arc<RValue>>> {
+    let inputs: TVec<_> = node.inputs.iter().map(|i| ast.mapping[i].clone()).collect();
+    Ok(Some(invocation(
+        "inception_edge_dequant",
+        &inputs,
+        &[
+            ("axis", numeric(op.axis)),
+            ("zero_point", numeric(op.zero_point)),
+        ],
+    )))
+}
+
+fn de_dequant(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<Value> {
+    let input = inv.named_arg_as(builder, "input")?;
+    let scale = inv.named_arg_as(builder, "scale")?;
+    let op = Dequant {
+        axis: inv.named_arg_as(builder, "axis")?,
+        zero_point: inv.named_arg_as::<i64>(builder, "zero_point")? as i32,
+    };
+    builder.wire(op, &[input, scale])
+}
+
+fn ser_avgpool(
+    ast: &mut IntoAst,
+    node: &TypedNode,
+    op: &QAvgPool,
+) -> TractResult<Option<Arc<RValue>>> {
+    let input = ast.mapping[&node.inputs[0]].clone();
+    Ok(Some(invocation(
+        "inception_edge_avgpool",
+        &[input],
+        &[
+            ("kernel", ints(&op.kernel)),
+            ("strides", ints(&op.strides)),
+            ("pads", ints(&op.pads)),
+            ("count_include_pad", logical(op.count_include_pad)),
+            ("zero_point", numeric(op.zero_point)),
+        ],
+    )))
+}
+
+fn array_of<const N: usize>(v: TVec<usize>, what: &str) -> TractResult<[usize; N]> {
+    v.into_vec().try_into().map_err(|v: Vec<usize>| {
+        format_err!(
+            "inception_edge_avgpool: {what} needs {N} values, got {}",
+            v.len()
+        )
+    })
+}
+
+fn de_avgpool(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<Value> {
+    let input = inv.named_arg_as(builder, "input")?;
+    let op = QAvgPool {
+        kernel: array_of(inv.named_arg_as(builder, "kernel")?, "kernel")?,
+        strides: array_of(inv.named_arg_as(builder, "strides")?, "strides")?,
+        pads: array_of(inv.named_arg_as(builder, "pads")?, "pads")?,
+        count_include_pad: inv.named_arg_as(builder, "count_include_pad")?,
+        zero_point: inv.named_arg_as::<i64>(builder, "zero_point")? as i32,
+    };
+    builder.wire(op, &[input])
+}
