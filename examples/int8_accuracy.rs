@@ -59,6 +59,28 @@ fn main() -> anyhow::Result<()> {
         calibrator.observe(&input)?;
     }
     let calibration = calibrator.finish()?;
+    if std::env::var("ISOLATED").is_ok() {
+        let mut rows: Vec<(f64, String, f32)> = calibration
+            .stats
+            .iter()
+            .map(|(k, st)| {
+                let t = st.threshold(Method::MinMax) as f64;
+                let steps = if st.non_negative() { 255.0 } else { 127.0 };
+                let w = st.width as f64;
+                let (mut sig, mut noise) = (0.0, 0.0);
+                for (b, &h) in st.hist.iter().enumerate() {
+                    let c = (b as f64 + 0.5) * w;
+                    sig += h as f64 * c * c;
+                    noise += h as f64 * (t / steps).powi(2) / 12.0;
+                }
+                (10.0 * (sig / noise).log10(), k.clone(), st.amax)
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for r in rows.iter().take(25) {
+            println!("{:6.1} dB  {}  amax {}", r.0, r.1, r.2);
+        }
+    }
     eprintln!(
         "calibrated on {n_calib} images in {:.1} s",
         t.elapsed().as_secs_f64()
@@ -76,14 +98,7 @@ fn main() -> anyhow::Result<()> {
         100.0 * fp32_correct as f64 / n_test as f64
     );
     for method in methods {
-        let int8 = compile(
-            &float,
-            &calibration,
-            &Options {
-                method,
-                per_channel,
-            },
-        )?;
+        let int8 = compile(&float, &calibration, &Options { method, per_channel, concat_per_branch: std::env::var("PER_BRANCH").is_ok() })?;
         let blob = to_nnef_bytes(&int8.model)?;
         let engine = Engine::from_nnef_bytes(&blob, "int8")?;
         let mut c = Classifier::new(engine, pre.clone(), vec![], Default::default())?;

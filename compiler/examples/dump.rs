@@ -1,121 +1,40 @@
-//! Scratch: quantize a model with synthetic calibration and time fp32 vs int8.
+//! Scratch diagnostics: logit cosine of fp32 vs fp32-with-fake-quantized weights.
 use inception_edge_compiler::*;
-use tract_core::prelude::*;
+use tract_core::internal::*;
+use tract_core::ops::cnn::Conv;
+use tract_core::ops::konst::Const;
 fn main() -> anyhow::Result<()> {
     let path = std::env::args().nth(1).unwrap();
     let float = FloatModel::from_onnx_file(&path, None)?;
-    let mut cal = Calibrator::new(&float)?;
-    let n = float.input_len();
-    let imgs: Vec<Vec<f32>> = (0..4)
-        .map(|k| {
-            (0..n)
-                .map(|i| (((i * 7919 + k * 31) % 255) as f32 / 127.5) - 1.0)
-                .collect()
-        })
-        .collect();
-    for im in &imgs {
-        cal.observe(im)?;
-    }
-    let calib = cal.finish()?;
-    let int8 = compile(
-        &float,
-        &calib,
-        &Options {
-            method: std::env::var("M")
-                .unwrap_or("entropy".into())
-                .parse()
-                .unwrap(),
-            per_channel: std::env::var("PT").is_err(),
-        },
-    )?;
-    let blob = to_nnef_bytes(&int8.model)?;
-    println!("blob {} bytes", blob.len());
-    let m = from_nnef_bytes(&blob, "blob")?.into_optimized()?;
-    let mut counts = std::collections::BTreeMap::new();
-    for n in m.eval_order()? {
-        *counts
-            .entry(format!("{}", m.node(n).op.name()))
-            .or_insert(0) += 1;
-    }
-    println!("{counts:?}");
-    if std::env::var("SHOW").is_ok() {
-        for n in m.eval_order()?.iter().take(40) {
-            let nd = m.node(*n);
-            if nd.op.name() != "Const" {
-                println!(
-                    "{} {} {} <- {:?} :: {:?}",
-                    nd.id,
-                    nd.name,
-                    nd.op.name(),
-                    nd.inputs,
-                    nd.outputs[0].fact
-                );
-            }
+    let mut fq = float.model.clone();
+    let ids: Vec<usize> = fq.nodes.iter().filter(|n| n.op_is::<Conv>()).map(|n| n.inputs[1].node).collect();
+    for id in ids {
+        let node = &mut fq.nodes[id];
+        if let Some(k) = node.op_as::<Const>() {
+            let w = k.val().clone();
+            let (q, scales) = quantize_weights(&w, true)?;
+            let per = w.len() / scales.len();
+            let qv = q.try_as_plain_ram()?.as_slice::<i8>()?.to_vec();
+            let deq: Vec<f32> = qv.iter().enumerate().map(|(i, &v)| v as f32 * scales[i / per]).collect();
+            let t = Tensor::from_shape(w.shape(), &deq)?.into_arc_tensor();
+            node.op = Box::new(Const::new(t.clone())?);
+            node.outputs[0].fact = TypedFact::try_from(t)?;
         }
     }
-    let plan = m.into_runnable()?;
+    let a = float.model.clone().into_optimized()?.into_runnable()?;
+    let b = fq.into_optimized()?.into_runnable()?;
+    let n = float.input_len();
     let shape = float.input_shape();
-    let x: Vec<i8> = imgs[0]
-        .iter()
-        .map(|v| (v / int8.input_scale).round().clamp(-128.0, 127.0) as i8)
-        .collect();
-    let t = Tensor::from_shape(&shape, &x)?;
-    let mut st = plan.spawn()?;
-    for _ in 0..3 {
-        st.run(tvec!(t.clone().into_tvalue()))?;
+    let mut cos = 0.0;
+    for k in 0..5 {
+        let x: Vec<f32> = (0..n).map(|i| ((((i / 299) * 7 + (i % 299) * 3 + k * 50) % 255) as f32 / 127.5) - 1.0).collect();
+        let t = Tensor::from_shape(&shape, &x)?;
+        let ya = a.run(tvec!(t.clone().into_tvalue()))?;
+        let yb = b.run(tvec!(t.into_tvalue()))?;
+        let c = cosine(ya[0].try_as_plain_ram()?.as_slice::<f32>()?, yb[0].try_as_plain_ram()?.as_slice::<f32>()?);
+        println!("cos {c}");
+        cos += c;
     }
-    let t0 = std::time::Instant::now();
-    for _ in 0..10 {
-        st.run(tvec!(t.clone().into_tvalue()))?;
-    }
-    println!("int8 {:?}/run", t0.elapsed() / 10);
-    let mut prof: std::collections::BTreeMap<String, std::time::Duration> = Default::default();
-    for _ in 0..5 {
-        st.run_plan_with_eval(
-            tvec!(t.clone().into_tvalue()),
-            |ctx, state, node, inputs| {
-                let t0 = std::time::Instant::now();
-                let r = tract_core::plan::eval(ctx, state, node, inputs);
-                *prof.entry(node.op.name().to_string()).or_default() += t0.elapsed() / 5;
-                r
-            },
-        )?;
-    }
-    let mut v: Vec<_> = prof.into_iter().collect();
-    v.sort_by_key(|x| std::cmp::Reverse(x.1));
-    for (k, d) in v.iter().take(10) {
-        println!("  {k:20} {:?}", d);
-    }
-    let out = st.run(tvec!(t.clone().into_tvalue()))?;
-    println!(
-        "int8 out {:?}",
-        out[0]
-            .to_plain_array_view::<f32>()?
-            .iter()
-            .take(10)
-            .collect::<Vec<_>>()
-    );
-    let fp = float.model.clone().into_optimized()?.into_runnable()?;
-    let mut fs = fp.spawn()?;
-    let tf = Tensor::from_shape(&shape, &imgs[0])?;
-    for _ in 0..2 {
-        fs.run(tvec!(tf.clone().into_tvalue()))?;
-    }
-    let t0 = std::time::Instant::now();
-    for _ in 0..5 {
-        fs.run(tvec!(tf.clone().into_tvalue()))?;
-    }
-    println!("fp32 {:?}/run", t0.elapsed() / 5);
-    let out = fs.run(tvec!(tf.into_tvalue()))?;
-    println!(
-        "fp32 out {:?}",
-        out[0]
-            .to_plain_array_view::<f32>()?
-            .iter()
-            .take(10)
-            .collect::<Vec<_>>()
-    );
+    println!("mean {}", cos / 5.0);
     Ok(())
 }
-#[allow(dead_code)]
-fn unused() {}

@@ -25,6 +25,9 @@ pub enum Method {
     Percentile(f64),
     /// The threshold whose int8 version of the histogram is closest (KL divergence) to it.
     Entropy,
+    /// The threshold that minimizes the mean squared quantization error (rounding noise of
+    /// the values kept plus clipping error of the values beyond).
+    Mse,
 }
 
 impl Method {
@@ -39,6 +42,7 @@ impl std::fmt::Display for Method {
             Method::Percentile(p) if *p == Method::DEFAULT_PERCENTILE => write!(f, "percentile"),
             Method::Percentile(p) => write!(f, "percentile:{p}"),
             Method::Entropy => write!(f, "entropy"),
+            Method::Mse => write!(f, "mse"),
         }
     }
 }
@@ -50,11 +54,12 @@ impl FromStr for Method {
         match s {
             "minmax" => Ok(Method::MinMax),
             "entropy" => Ok(Method::Entropy),
+            "mse" => Ok(Method::Mse),
             "percentile" => Ok(Method::Percentile(Method::DEFAULT_PERCENTILE)),
             _ => match s.strip_prefix("percentile:").map(str::parse::<f64>) {
                 Some(Ok(p)) if p > 0.0 && p <= 100.0 => Ok(Method::Percentile(p)),
                 _ => Err(format!(
-                    "unknown calibration method {s:?}: use minmax, percentile, percentile:P (0 < P ≤ 100) or entropy"
+                    "unknown calibration method {s:?}: use minmax, percentile, percentile:P (0 < P ≤ 100), entropy or mse"
                 )),
             },
         }
@@ -161,7 +166,37 @@ impl TensorStats {
                 self.amax
             }
             Method::Entropy => self.entropy_threshold().min(self.amax),
+            Method::Mse => self.mse_threshold().min(self.amax),
         }
+    }
+
+    /// The threshold minimizing the expected squared error: values inside `[0, t]` get
+    /// uniform rounding noise `step²/12`, values beyond are clipped to `t`. A non-negative
+    /// tensor spreads 255 steps over `[0, t]`, a signed one 127 on each side.
+    fn mse_threshold(&self) -> f32 {
+        let last = match self.hist.iter().rposition(|&v| v > 0) {
+            Some(i) => i + 1,
+            None => return 0.0,
+        };
+        let steps = if self.non_negative() { 255.0 } else { 127.0 };
+        let w = self.width as f64;
+        let mut best = (f64::INFINITY, last);
+        for i in (last / 16).max(1)..=last {
+            let t = i as f64 * w;
+            let noise = (t / steps).powi(2) / 12.0;
+            let mut err = 0.0;
+            for (b, &h) in self.hist[..last].iter().enumerate() {
+                if h == 0 {
+                    continue;
+                }
+                let centre = (b as f64 + 0.5) * w;
+                err += h as f64 * if centre <= t { noise } else { (centre - t).powi(2) + noise };
+            }
+            if err < best.0 {
+                best = (err, i);
+            }
+        }
+        best.1 as f32 * self.width
     }
 
     /// TensorRT's entropy calibration: for each candidate number of bins `i` (128…2048), clip
@@ -389,7 +424,7 @@ mod tests {
 
     #[test]
     fn methods_parse_and_print() {
-        for m in ["minmax", "percentile", "percentile:99.9", "entropy"] {
+        for m in ["minmax", "percentile", "percentile:99.9", "entropy", "mse"] {
             assert_eq!(m.parse::<Method>().unwrap().to_string(), m);
         }
         assert!("kl".parse::<Method>().is_err());

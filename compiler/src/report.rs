@@ -20,7 +20,7 @@ pub struct LayerQuality {
     pub name: String,
     /// `input`, `conv`, `linear` or `concat`.
     pub kind: &'static str,
-    /// The int8 scale.
+    /// The largest of its int8 scales (one per channel after a concatenation).
     pub scale: f32,
     /// The calibrated absolute maximum.
     pub amax: f32,
@@ -52,10 +52,14 @@ pub fn layer_quality(
         let q = quantize_input(input, int8.input_scale);
         let q = qp.run(tvec!(Tensor::from_shape(&shape, &q)?.into_tvalue()))?;
         for (i, layer) in int8.layers.iter().enumerate() {
+            let shape = q[i].shape();
+            let (c, inner) = (shape.get(1).copied().unwrap_or(1), shape.iter().skip(2).product::<usize>());
             let fv = f[i].try_as_plain_ram()?;
             let qv = q[i].try_as_plain_ram()?;
-            for (&x, &y) in fv.as_slice::<f32>()?.iter().zip(qv.as_slice::<i8>()?) {
-                let d = x as f64 - (y as f64 - layer.zero_point as f64) * layer.scale as f64;
+            for (j, (&x, &y)) in fv.as_slice::<f32>()?.iter().zip(qv.as_slice::<i8>()?).enumerate() {
+                let ch = (j / inner) % c;
+                let s = if layer.scales.len() == 1 { layer.scales[0] } else { layer.scales[ch] };
+                let d = x as f64 - (y as f64 - layer.zero_point as f64) * s as f64;
                 energy[i].0 += x as f64 * x as f64;
                 energy[i].1 += d * d;
             }
@@ -68,7 +72,7 @@ pub fn layer_quality(
         .map(|(l, (s, n))| LayerQuality {
             name: l.name.clone(),
             kind: l.kind,
-            scale: l.scale,
+            scale: l.scales.iter().copied().fold(0f32, f32::max),
             amax: l.amax,
             sqnr_db: if n > 0.0 {
                 10.0 * (s / n).log10()

@@ -90,3 +90,9 @@ pub fn read_idx_gz(path: &Path) -> (Vec<usize>, Vec<u8>) {
         .collect();
     (dims, bytes[4 + 4 * ndim..].to_vec())
 }
+
+/// Reads a JSON file.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("valid json")
+}

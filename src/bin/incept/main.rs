@@ -65,6 +65,10 @@ struct QuantizeArgs {
     /// One weight scale per layer instead of one per output channel.
     #[arg(long)]
     per_tensor: bool,
+    /// Let each branch of a concatenation keep its own scale (folded into the weights of
+    /// the layers reading it) instead of one scale shared by the concatenation.
+    #[arg(long)]
+    concat_per_branch: bool,
     /// Make this node (by name) the model's only output, e.g. a classifier's features.
     #[arg(long)]
     output_node: Option<String>,

@@ -60,6 +60,7 @@ pub fn run(args: QuantizeArgs) -> anyhow::Result<ExitCode> {
     let options = Options {
         method: args.method,
         per_channel: !args.per_tensor,
+        concat_per_branch: args.concat_per_branch,
     };
     eprintln!(
         "model {} ({} ops), input {shape:?}, {count} calibration images from {}",
