@@ -247,3 +247,108 @@ fn a_closed_stdout_ends_the_run_quietly_without_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(out.status.success(), "{err}");
 }
+
+fn calib_idx() -> std::path::PathBuf {
+    common::data("fmnist-v3/calib-200-images-idx3-ubyte.gz")
+}
+
+#[test]
+fn quantize_writes_an_int8_model_that_classify_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = dir.path().join("mini.int8.nnef.tgz");
+    let report = dir.path().join("report.md");
+    let out = incept(&[
+        &"quantize",
+        &common::mini_manifest(),
+        &"--calib",
+        &calib_idx(),
+        &"--limit",
+        &"50",
+        &"-o",
+        &blob,
+        &"--report",
+        &report,
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", text(&out.stderr));
+    assert!(stdout.contains("top-1 agreement"), "{stdout}");
+    assert!(stdout.contains("float-valued: Dequant"), "{stdout}");
+    assert!(text(&out.stderr).contains("calibrating"), "no progress shown");
+    assert!(std::fs::read_to_string(&report).unwrap().contains("| SQNR (dB) |"));
+    let boot = common::data("fmnist/ankle-boot.png");
+    let out = incept(&[
+        &"classify",
+        &blob,
+        &"--manifest",
+        &common::mini_manifest(),
+        &boot,
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("1. Ankle boot"), "{stdout}");
+}
+
+#[test]
+fn quantize_with_an_empty_calibration_directory_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = incept(&[
+        &"quantize",
+        &common::mini_manifest(),
+        &"--calib",
+        &dir.path(),
+        &"-o",
+        &dir.path().join("x.tgz"),
+    ]);
+    let err = failure(&out);
+    assert!(err.contains("no images"), "{err}");
+    assert!(!dir.path().join("x.tgz").exists());
+}
+
+#[test]
+fn quantize_with_only_unreadable_images_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("broken.png"), b"not a png").unwrap();
+    let out = incept(&[
+        &"quantize",
+        &common::mini_manifest(),
+        &"--calib",
+        &dir.path(),
+        &"-o",
+        &dir.path().join("x.tgz"),
+    ]);
+    let err = failure(&out);
+    assert!(err.contains("broken.png"), "{err}");
+    assert!(err.contains("none of the 1 calibration images"), "{err}");
+}
+
+#[test]
+fn quantize_names_the_node_it_cannot_lower() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = incept(&[
+        &"quantize",
+        &common::data("models/sigmoid-head.onnx"),
+        &"--calib",
+        &calib_idx(),
+        &"-o",
+        &dir.path().join("x.tgz"),
+    ]);
+    let err = failure(&out);
+    assert!(err.contains("\"gate\""), "{err}");
+    assert!(err.contains("Sigmoid"), "{err}");
+}
+
+#[test]
+fn quantize_refuses_an_unknown_calibration_method() {
+    let out = incept(&[
+        &"quantize",
+        &common::mini_manifest(),
+        &"--calib",
+        &calib_idx(),
+        &"--method",
+        &"kl",
+        &"-o",
+        &"x.tgz",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown calibration method"));
+}

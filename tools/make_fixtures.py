@@ -2,7 +2,8 @@
 """Small ONNX models with inputs an image classifier must refuse, for the error-path tests.
 
 Usage (from the repository root): python3 tools/make_fixtures.py
-Writes tests/data/models/{rank2-input,five-channel-input,batch4-input}.onnx (deterministic).
+Writes tests/data/models/{rank2-input,five-channel-input,batch4-input,sigmoid-head}.onnx
+(deterministic).
 """
 
 import os
@@ -43,6 +44,14 @@ def main():
     save("rank2-input.onnx", g)
     conv_model("five-channel-input", [1, 5, 8, 8])
     conv_model("batch4-input", [4, 3, 8, 8])
+    # an image model whose last op has no int8 lowering (the compiler must name it)
+    w = numpy_helper.from_array(np.full((4, 1, 3, 3), 0.1, np.float32), "w")
+    g = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+         helper.make_node("Sigmoid", ["c"], ["y"], name="gate")], "sigmoid-head",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 28, 28])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 28, 28])], [w])
+    save("sigmoid-head.onnx", g)
 
 
 if __name__ == "__main__":
