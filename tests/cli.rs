@@ -199,8 +199,10 @@ fn help_lists_only_working_subcommands() {
     let out = incept(&[&"--help"]);
     let help = text(&out.stdout);
     assert!(out.status.success());
-    assert!(help.contains("classify"), "{help}");
-    for missing in ["quantize", "bench", "eval", "camera", "zoo", "deploy"] {
+    for present in ["classify", "quantize"] {
+        assert!(help.contains(present), "{help}");
+    }
+    for missing in ["bench", "eval", "camera", "zoo", "deploy"] {
         assert!(
             !help.contains(missing),
             "{missing} is listed but not implemented:\n{help}"
