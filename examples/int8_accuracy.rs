@@ -2,9 +2,9 @@
 //! calibration method: fp32 and int8 top-1 on the 1,000 test fixtures, agreement, logit cosine.
 //!
 //! ```sh
-//! cargo run --release --example int8_accuracy -- [METHOD ...] [--calib N] [--test N] [--per-tensor]
+//! cargo run --release --example int8_accuracy -- [METHOD ...] [--calib N] [--test N] [--per-tensor] [--concat-per-branch]
 //! ```
-//! Methods: minmax, percentile, percentile:P, entropy (default: all three).
+//! Methods: minmax, percentile, percentile:P, entropy, mse (default: all but mse).
 
 use std::time::Instant;
 
@@ -19,12 +19,14 @@ use inception_edge_compiler::{
 fn main() -> anyhow::Result<()> {
     let mut methods = Vec::new();
     let (mut n_calib, mut n_test, mut per_channel) = (200usize, 1000usize, true);
+    let mut concat_per_branch = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--calib" => n_calib = args.next().context("--calib N")?.parse()?,
             "--test" => n_test = args.next().context("--test N")?.parse()?,
             "--per-tensor" => per_channel = false,
+            "--concat-per-branch" => concat_per_branch = true,
             m => methods.push(m.parse::<Method>().map_err(anyhow::Error::msg)?),
         }
     }
@@ -50,7 +52,7 @@ fn main() -> anyhow::Result<()> {
         root.join("models/inception-v3-fmnist/inception-v3-fmnist.onnx"),
         None,
     )?;
-    let pre = fp32.preprocess().clone();
+    let pre = *fp32.preprocess();
     let mut input = vec![0f32; float.input_len()];
     let t = Instant::now();
     let mut calibrator = Calibrator::new(&float)?;
@@ -59,38 +61,15 @@ fn main() -> anyhow::Result<()> {
         calibrator.observe(&input)?;
     }
     let calibration = calibrator.finish()?;
-    if std::env::var("ISOLATED").is_ok() {
-        let mut rows: Vec<(f64, String, f32)> = calibration
-            .stats
-            .iter()
-            .map(|(k, st)| {
-                let t = st.threshold(Method::MinMax) as f64;
-                let steps = if st.non_negative() { 255.0 } else { 127.0 };
-                let w = st.width as f64;
-                let (mut sig, mut noise) = (0.0, 0.0);
-                for (b, &h) in st.hist.iter().enumerate() {
-                    let c = (b as f64 + 0.5) * w;
-                    sig += h as f64 * c * c;
-                    noise += h as f64 * (t / steps).powi(2) / 12.0;
-                }
-                (10.0 * (sig / noise).log10(), k.clone(), st.amax)
-            })
-            .collect();
-        rows.sort_by(|a, b| a.0.total_cmp(&b.0));
-        for r in rows.iter().take(25) {
-            println!("{:6.1} dB  {}  amax {}", r.0, r.1, r.2);
-        }
-    }
     eprintln!(
         "calibrated on {n_calib} images in {:.1} s",
         t.elapsed().as_secs_f64()
     );
-
     let mut fp32_logits = Vec::new();
     let mut fp32_correct = 0;
-    for i in 0..n_test {
+    for (i, &label) in labels.iter().enumerate().take(n_test) {
         let top = test.with_frame(i, |f: &Frame<'_>| fp32.classify(f, 1))??;
-        fp32_correct += usize::from(usize::from(top.top[0].class) == usize::from(labels[i]));
+        fp32_correct += usize::from(usize::from(top.top[0].class) == usize::from(label));
         fp32_logits.push(fp32.logits().to_vec());
     }
     println!(
@@ -98,10 +77,18 @@ fn main() -> anyhow::Result<()> {
         100.0 * fp32_correct as f64 / n_test as f64
     );
     for method in methods {
-        let int8 = compile(&float, &calibration, &Options { method, per_channel, concat_per_branch: std::env::var("PER_BRANCH").is_ok() })?;
+        let int8 = compile(
+            &float,
+            &calibration,
+            &Options {
+                method,
+                per_channel,
+                concat_per_branch,
+            },
+        )?;
         let blob = to_nnef_bytes(&int8.model)?;
         let engine = Engine::from_nnef_bytes(&blob, "int8")?;
-        let mut c = Classifier::new(engine, pre.clone(), vec![], Default::default())?;
+        let mut c = Classifier::new(engine, pre, vec![], Default::default())?;
         let (mut correct, mut agree) = (0, Agreement::default());
         let t = Instant::now();
         for i in 0..n_test {

@@ -23,7 +23,7 @@ fn main() -> anyhow::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let manifest = root.join("models/mini-inception-fmnist/manifest.toml");
     let fp32 = Classifier::from_manifest(&manifest)?;
-    let pre = fp32.preprocess().clone();
+    let pre = *fp32.preprocess();
     let float = FloatModel::from_onnx_file(
         root.join("models/mini-inception-fmnist/mini-inception-fmnist.onnx"),
         None,

@@ -275,8 +275,13 @@ fn quantize_writes_an_int8_model_that_classify_runs() {
     assert!(out.status.success(), "{}\n{stdout}", text(&out.stderr));
     assert!(stdout.contains("top-1 agreement"), "{stdout}");
     assert!(stdout.contains("float-valued: Dequant"), "{stdout}");
-    assert!(text(&out.stderr).contains("calibrating"), "no progress shown");
-    assert!(std::fs::read_to_string(&report).unwrap().contains("| SQNR (dB) |"));
+    assert!(
+        text(&out.stderr).contains("calibrating"),
+        "no progress shown"
+    );
+    assert!(std::fs::read_to_string(&report)
+        .unwrap()
+        .contains("| SQNR (dB) |"));
     let boot = common::data("fmnist/ankle-boot.png");
     let out = incept(&[
         &"classify",

@@ -50,7 +50,7 @@ fn the_int8_model_takes_int8_input_with_its_declared_scale() {
     let InputKind::I8(q) = engine.input_kind() else {
         panic!("an int8 model takes i8 input")
     };
-    // Inception normalization maps pixels to [-1, 1]: minmax calibration gives 1/127.
+    // Inception normalization maps pixels to [-1, 1]; the input is never clipped: 1/127.
     assert!((q.scale() - 1.0 / 127.0).abs() < 1e-6, "{}", q.scale());
     assert_eq!(q.zero_point(), 0);
     // the only float arithmetic is the final dequantization (then a reshape of its output)

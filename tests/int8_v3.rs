@@ -14,7 +14,7 @@ use inception_edge::decode::RgbImage;
 use inception_edge::manifest::OutputKind;
 use inception_edge::{Classifier, Engine};
 use inception_edge_compiler::{
-    compile, cosine, to_nnef_bytes, Calibration, Calibrator, FloatModel, Int8Model, Options,
+    compile, cosine, to_nnef_bytes, Calibration, Calibrator, FloatModel, Int8Model, Method, Options,
 };
 use tract_core::ops::cnn::Conv;
 use tract_core::ops::matmul::optimized::OptMatMul;
@@ -22,10 +22,11 @@ use tract_core::prelude::*;
 
 /// What the issue asks: int8 top-1 within this many points of fp32 on the 1,000 fixtures.
 const TARGET_TOP1_DROP: f64 = 0.5;
-/// What this compiler achieves today (measured: −1.3 to −1.5 pt; onnxruntime's own int8
-/// quantization of the same model with the same images loses 1.1 pt). The test guards
-/// against regressions at this level; the gap to `TARGET_TOP1_DROP` is open work.
-const MEASURED_TOP1_DROP: f64 = 2.0;
+/// What this compiler achieves today with the default (99.99th percentile) calibration:
+/// −0.6 pt (onnxruntime's own int8 quantization of the same model with the same images
+/// loses 1.1 pt). The test guards against regressions at this level; the last 0.1 pt to
+/// `TARGET_TOP1_DROP` is open work.
+const MEASURED_TOP1_DROP: f64 = 1.0;
 /// Mean cosine of int8 vs fp32 trunk features on the photos.
 const MIN_FEATURE_COSINE: f64 = 0.995;
 
@@ -47,27 +48,35 @@ struct Shared {
 fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
     SHARED.get_or_init(|| {
-        let pre = Classifier::from_manifest(manifest()).unwrap().preprocess().clone();
+        let pre = *Classifier::from_manifest(manifest()).unwrap().preprocess();
         let float = FloatModel::from_onnx_file(onnx(), None).unwrap();
         let calib =
             ImageSet::open(common::data("fmnist-v3/calib-200-images-idx3-ubyte.gz")).unwrap();
         let mut calibrator = Calibrator::new(&float).unwrap();
         let mut input = vec![0f32; float.input_len()];
         for i in 0..calib.len() {
-            calib.with_frame(i, |f| pre.run_f32(f, &mut input)).unwrap().unwrap();
+            calib
+                .with_frame(i, |f| pre.run_f32(f, &mut input))
+                .unwrap()
+                .unwrap();
             calibrator.observe(&input).unwrap();
         }
         let calibration = calibrator.finish().unwrap();
         let classifier = compile(&float, &calibration, &Options::default()).unwrap();
         let blob = to_nnef_bytes(&classifier.model).unwrap();
-        Shared { pre, calibration, classifier, blob }
+        Shared {
+            pre,
+            calibration,
+            classifier,
+            blob,
+        }
     })
 }
 
 fn int8_classifier() -> Classifier {
     let s = shared();
     let engine = Engine::from_nnef_bytes(&s.blob, "v3 int8").unwrap();
-    Classifier::new(engine, s.pre.clone(), vec![], OutputKind::Logits).unwrap()
+    Classifier::new(engine, s.pre, vec![], OutputKind::Logits).unwrap()
 }
 
 #[test]
@@ -107,24 +116,36 @@ fn int8_top1_on_1000_fixture_images_stays_close_to_fp32() {
         fp32_top1 * 100.0,
         int8_top1 * 100.0
     );
-    assert!(drop <= MEASURED_TOP1_DROP, "int8 lost {drop:.2} points of top-1");
+    assert!(
+        drop <= MEASURED_TOP1_DROP,
+        "int8 lost {drop:.2} points of top-1"
+    );
 }
 
 #[test]
 fn int8_trunk_features_match_fp32_on_the_photos() {
     let s = shared();
     // The trunk is the graph cut at its 2048-d features, calibrated on photos (ten
-    // scikit-image photos, none of the six tested here).
+    // scikit-image photos, none of the six tested here). With ten images, min-max: the
+    // 99.99th percentile of so few clips the photos' rarer activations (measured mean
+    // cosine 0.987 against 0.996).
     let float = FloatModel::from_onnx_file(onnx(), Some("features")).unwrap();
     let calib = ImageSet::open(common::data("photos-calib")).unwrap();
     assert_eq!(calib.len(), 10);
     let mut calibrator = Calibrator::new(&float).unwrap();
     let mut input = vec![0f32; 3 * 299 * 299];
     for i in 0..calib.len() {
-        calib.with_frame(i, |f| s.pre.run_f32(f, &mut input)).unwrap().unwrap();
+        calib
+            .with_frame(i, |f| s.pre.run_f32(f, &mut input))
+            .unwrap()
+            .unwrap();
         calibrator.observe(&input).unwrap();
     }
-    let trunk = compile(&float, &calibrator.finish().unwrap(), &Options::default()).unwrap();
+    let options = Options {
+        method: Method::MinMax,
+        ..Options::default()
+    };
+    let trunk = compile(&float, &calibrator.finish().unwrap(), &options).unwrap();
     let mut int8 = Engine::from_typed(trunk.model, "v3 trunk int8").unwrap();
     let mut fp32 = Engine::from_typed(float.model.clone(), "v3 trunk").unwrap();
     assert_eq!(int8.output_shape(), [1, 2048]);
@@ -177,14 +198,20 @@ fn every_convolution_of_the_optimized_int8_graph_runs_on_an_integer_kernel() {
 #[test]
 fn the_nnef_blob_reloads_bit_identically_and_serializes_deterministically() {
     let s = shared();
-    assert_eq!(to_nnef_bytes(&s.classifier.model).unwrap(), s.blob, "two writes differ");
+    assert_eq!(
+        to_nnef_bytes(&s.classifier.model).unwrap(),
+        s.blob,
+        "two writes differ"
+    );
     let mut from_memory = Engine::from_typed(s.classifier.model.clone(), "in memory").unwrap();
     let mut reloaded = Engine::from_nnef_bytes(&s.blob, "reloaded").unwrap();
     let set = ImageSet::open(common::data("fmnist-v3/test-1000-images-idx3-ubyte.gz")).unwrap();
     let mut input = vec![0f32; 3 * 299 * 299];
     let (mut a, mut b, mut again) = (vec![], vec![], vec![]);
     for i in 0..3 {
-        set.with_frame(i, |f| s.pre.run_f32(f, &mut input)).unwrap().unwrap();
+        set.with_frame(i, |f| s.pre.run_f32(f, &mut input))
+            .unwrap()
+            .unwrap();
         from_memory.run(&input, &mut a).unwrap();
         reloaded.run(&input, &mut b).unwrap();
         reloaded.run(&input, &mut again).unwrap();
@@ -198,7 +225,10 @@ fn the_nnef_blob_reloads_bit_identically_and_serializes_deterministically() {
 fn per_tensor_weights_compile_and_classify() {
     let s = shared();
     let float = FloatModel::from_onnx_file(onnx(), None).unwrap();
-    let options = Options { per_channel: false, ..Options::default() };
+    let options = Options {
+        per_channel: false,
+        ..Options::default()
+    };
     let int8 = compile(&float, &s.calibration, &options).unwrap();
     let mut engine = Engine::from_typed(int8.model, "per-tensor").unwrap();
     let mut per_channel = Engine::from_nnef_bytes(&s.blob, "per-channel").unwrap();
@@ -208,5 +238,8 @@ fn per_tensor_weights_compile_and_classify() {
     let (mut a, mut b) = (vec![], vec![]);
     engine.run(&input, &mut a).unwrap();
     per_channel.run(&input, &mut b).unwrap();
-    assert!(cosine(&a, &b) > 0.95, "per-tensor {a:?} vs per-channel {b:?}");
+    assert!(
+        cosine(&a, &b) > 0.95,
+        "per-tensor {a:?} vs per-channel {b:?}"
+    );
 }

@@ -190,7 +190,12 @@ impl TensorStats {
                     continue;
                 }
                 let centre = (b as f64 + 0.5) * w;
-                err += h as f64 * if centre <= t { noise } else { (centre - t).powi(2) + noise };
+                err += h as f64
+                    * if centre <= t {
+                        noise
+                    } else {
+                        (centre - t).powi(2) + noise
+                    };
             }
             if err < best.0 {
                 best = (err, i);
@@ -418,6 +423,23 @@ mod tests {
     }
 
     #[test]
+    fn a_relu_output_s_zeros_do_not_pull_the_entropy_threshold_down() {
+        // exponential(1) values plus as many exact zeros, as a ReLU leaves them
+        let n = 400_000;
+        let mut v: Vec<f32> = (0..n)
+            .map(|i| -((1.0 - (i as f32 + 0.5) / n as f32).ln()))
+            .collect();
+        v.extend(std::iter::repeat_n(0.0, n));
+        let s = stats(&v);
+        assert_eq!(s.zeros, n as u64);
+        let t = s.threshold(Method::Entropy);
+        // an int8 grid over [0, t] must keep the bulk: e^-4 of the mass lies beyond 4
+        assert!(t > 4.0 && t <= s.amax, "{t} of {}", s.amax);
+        let m = s.threshold(Method::Mse);
+        assert!(m > 4.0 && m <= s.amax, "{m}");
+    }
+
+    #[test]
     fn an_all_zero_tensor_has_a_zero_threshold() {
         assert_eq!(stats(&[0.0; 10]).threshold(Method::Entropy), 0.0);
     }
@@ -429,25 +451,5 @@ mod tests {
         }
         assert!("kl".parse::<Method>().is_err());
         assert!("percentile:0".parse::<Method>().is_err());
-    }
-}
-#[cfg(test)]
-mod debug_entropy {
-    use super::*;
-    #[test]
-    fn relu_like() {
-        let n = 400_000;
-        let mut v: Vec<f32> = (0..n)
-            .map(|i| -((1.0 - (i as f32 + 0.5) / n as f32).ln()))
-            .collect();
-        v.extend(std::iter::repeat(0.0).take(n));
-        let mut s = TensorStats::default();
-        s.add(&v);
-        eprintln!(
-            "amax {} entropy {} p9999 {}",
-            s.amax,
-            s.threshold(Method::Entropy),
-            s.threshold(Method::Percentile(99.99))
-        );
     }
 }

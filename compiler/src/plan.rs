@@ -97,7 +97,7 @@ fn relu_input(model: &TypedModel, node: &TypedNode) -> Option<OutletId> {
 }
 
 /// The single node consuming `outlet`, if exactly one does and `outlet` is not a model output.
-fn sole_successor<'m>(model: &'m TypedModel, outlet: OutletId) -> Option<&'m TypedNode> {
+fn sole_successor(model: &TypedModel, outlet: OutletId) -> Option<&TypedNode> {
     if model.outputs.contains(&outlet) {
         return None;
     }

@@ -34,7 +34,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            method: Method::MinMax,
+            method: Method::Percentile(Method::DEFAULT_PERCENTILE),
             per_channel: true,
             concat_per_branch: false,
         }
@@ -160,9 +160,17 @@ impl Builder<'_> {
         let t = stats.threshold(self.opts.method);
         let t = if t > 0.0 { t } else { 1.0 };
         Ok(if stats.non_negative() {
-            Params { scale: t / 255.0, zp: -128, amax: stats.amax }
+            Params {
+                scale: t / 255.0,
+                zp: -128,
+                amax: stats.amax,
+            }
         } else {
-            Params { scale: t / 127.0, zp: 0, amax: stats.amax }
+            Params {
+                scale: t / 127.0,
+                zp: 0,
+                amax: stats.amax,
+            }
         })
     }
 
@@ -175,7 +183,10 @@ impl Builder<'_> {
                 if succ.op_as::<TypedConcat>().is_some_and(|c| c.axis == 1) {
                     let concat = self.stats_params(OutletId::new(s.node, 0))?;
                     let own = self.stats_params(end)?;
-                    return Ok(Params { amax: own.amax, ..concat });
+                    return Ok(Params {
+                        amax: own.amax,
+                        ..concat
+                    });
                 }
             }
         }
@@ -184,7 +195,10 @@ impl Builder<'_> {
 
     fn value(&self, outlet: OutletId) -> Result<Q> {
         self.values.get(&outlet).cloned().ok_or_else(|| {
-            CompileError::Tract(format!("internal: no int8 value for {}", key(self.float, outlet)))
+            CompileError::Tract(format!(
+                "internal: no int8 value for {}",
+                key(self.float, outlet)
+            ))
         })
     }
 
@@ -231,7 +245,9 @@ impl Builder<'_> {
             lo: if relu { zp.max(-128) } else { -128 },
             hi: 127,
         };
-        Ok(self.model.wire_node(format!("{name}.requant"), op, &[input, m, s])?[0])
+        Ok(self
+            .model
+            .wire_node(format!("{name}.requant"), op, &[input, m, s])?[0])
     }
 
     /// Brings `x` to one scale and zero point.
@@ -240,16 +256,31 @@ impl Builder<'_> {
             return Ok(x.wire);
         }
         let c = self.channels(x.wire)?;
-        let mult: Vec<f64> = x.spread(c).iter().map(|&s| s as f64 / scale as f64).collect();
+        let mult: Vec<f64> = x
+            .spread(c)
+            .iter()
+            .map(|&s| s as f64 / scale as f64)
+            .collect();
         self.requant(name, x.wire, x.zp, &mult, zp, false)
     }
 
-    fn dequant(&mut self, name: &str, input: OutletId, zp: i32, scales: &[f32]) -> Result<OutletId> {
+    fn dequant(
+        &mut self,
+        name: &str,
+        input: OutletId,
+        zp: i32,
+        scales: &[f32],
+    ) -> Result<OutletId> {
         let single = scales.windows(2).all(|w| w[0] == w[1]);
         let scales = if single { &scales[..1] } else { scales };
         let s = self.konst(format!("{name}.scale"), tensor1(scales))?;
-        let op = Dequant { axis: 1, zero_point: zp };
-        Ok(self.model.wire_node(format!("{name}.dequant"), op, &[input, s])?[0])
+        let op = Dequant {
+            axis: 1,
+            zero_point: zp,
+        };
+        Ok(self
+            .model
+            .wire_node(format!("{name}.dequant"), op, &[input, s])?[0])
     }
 
     /// An int8 convolution with i32 accumulators; returns the accumulator wire and the real
@@ -283,7 +314,8 @@ impl Builder<'_> {
                 v * x.scale(c)
             })
             .collect();
-        let (wq, acc_scales) = quantize_weights(&Tensor::from_shape(&shape, &folded)?, self.opts.per_channel)?;
+        let (wq, acc_scales) =
+            quantize_weights(&Tensor::from_shape(&shape, &folded)?, self.opts.per_channel)?;
         let bias = bias.cast_to::<f32>()?;
         let bias = bias.try_as_plain_ram()?;
         let bias = bias.as_slice::<f32>()?;
@@ -297,7 +329,9 @@ impl Builder<'_> {
         let bq: Vec<i32> = (0..out_channels)
             .map(|c| {
                 let b = if bias.len() == 1 { bias[0] } else { bias[c] };
-                (b as f64 / acc_scales[c] as f64).round().clamp(i32::MIN as f64, i32::MAX as f64) as i32
+                (b as f64 / acc_scales[c] as f64)
+                    .round()
+                    .clamp(i32::MIN as f64, i32::MAX as f64) as i32
             })
             .collect();
         let wc = self.konst(format!("{name}.weights"), wq)?;
@@ -306,8 +340,15 @@ impl Builder<'_> {
         // tract pads the input with its zero point and subtracts zp·Σw per channel
         let x0 = self.konst(format!("{name}.x0"), tensor0(x.zp))?;
         let one = self.konst(format!("{name}.one"), tensor0(1f32))?;
-        let op = Conv { pool_spec: spec, kernel_fmt: KernelFormat::OIHW, group, q_params: Some(i32::datum_type()) };
-        let acc = self.model.wire_node(name, op, &[x.wire, wc, b, x0, one, zero, one, zero, one])?[0];
+        let op = Conv {
+            pool_spec: spec,
+            kernel_fmt: KernelFormat::OIHW,
+            group,
+            q_params: Some(i32::datum_type()),
+        };
+        let acc =
+            self.model
+                .wire_node(name, op, &[x.wire, wc, b, x0, one, zero, one, zero, one])?[0];
         Ok((acc, acc_scales))
     }
 
@@ -323,24 +364,48 @@ impl Builder<'_> {
         post: &[AxisOp],
     ) -> Result<()> {
         let is_output = self.float.outputs.contains(&step.end);
-        let read = !self.float.node(step.end.node).outputs[step.end.slot].successors.is_empty();
+        let read = !self.float.node(step.end.node).outputs[step.end.slot]
+            .successors
+            .is_empty();
         let name = &step.name;
         if is_output && !relu {
             let mut f = self.dequant(name, acc, 0, acc_scales)?;
             for (i, a) in post.iter().enumerate() {
-                f = self.model.wire_node(format!("{name}.out.{i}"), a.clone(), &[f])?[0];
+                f = self
+                    .model
+                    .wire_node(format!("{name}.out.{i}"), a.clone(), &[f])?[0];
             }
             self.outputs.insert(step.end, f);
         }
         if read || (is_output && relu) {
             let Params { scale, zp, amax } = self.target(step.end)?;
-            let mult: Vec<f64> = acc_scales.iter().map(|&a| a as f64 / scale as f64).collect();
+            let mult: Vec<f64> = acc_scales
+                .iter()
+                .map(|&a| a as f64 / scale as f64)
+                .collect();
             let mut q = self.requant(name, acc, 0, &mult, zp, relu)?;
             for (i, a) in post.iter().enumerate() {
-                q = self.model.wire_node(format!("{name}.q.{i}"), a.clone(), &[q])?[0];
+                q = self
+                    .model
+                    .wire_node(format!("{name}.q.{i}"), a.clone(), &[q])?[0];
             }
-            self.values.insert(step.end, Q { wire: q, scales: vec![scale], zp });
-            self.layers.push(Layer { name: name.clone(), kind, scales: vec![scale], zero_point: zp, amax, wire: q, fp32: step.end });
+            self.values.insert(
+                step.end,
+                Q {
+                    wire: q,
+                    scales: vec![scale],
+                    zp,
+                },
+            );
+            self.layers.push(Layer {
+                name: name.clone(),
+                kind,
+                scales: vec![scale],
+                zero_point: zp,
+                amax,
+                wire: q,
+                fp32: step.end,
+            });
         }
         Ok(())
     }
@@ -352,21 +417,54 @@ impl Builder<'_> {
                 let shape = self.float.outlet_fact(step.end)?.shape.clone();
                 // the input is quantized outside the graph: symmetric, never clipped
                 let Params { amax, .. } = self.stats_params(step.end)?;
-                let scale = if amax > 0.0 { amax / 127.0 } else { 1.0 / 127.0 };
+                let scale = if amax > 0.0 {
+                    amax / 127.0
+                } else {
+                    1.0 / 127.0
+                };
                 let wire = self.model.add_source(&name, i8::datum_type().fact(shape))?;
-                self.values.insert(step.end, Q { wire, scales: vec![scale], zp: 0 });
-                self.layers.push(Layer { name, kind: "input", scales: vec![scale], zero_point: 0, amax, wire, fp32: step.end });
+                self.values.insert(
+                    step.end,
+                    Q {
+                        wire,
+                        scales: vec![scale],
+                        zp: 0,
+                    },
+                );
+                self.layers.push(Layer {
+                    name,
+                    kind: "input",
+                    scales: vec![scale],
+                    zero_point: 0,
+                    amax,
+                    wire,
+                    fp32: step.end,
+                });
             }
-            StepKind::Conv { op, weights, bias, relu } => {
+            StepKind::Conv {
+                op,
+                weights,
+                bias,
+                relu,
+            } => {
                 let x = self.value(step.inputs[0])?;
-                let (acc, scales) = self.conv(&name, &x, op.pool_spec.clone(), op.group, weights, bias)?;
+                let (acc, scales) =
+                    self.conv(&name, &x, op.pool_spec.clone(), op.group, weights, bias)?;
                 self.finish_accumulators(step, acc, &scales, *relu, "conv", &[])?;
             }
-            StepKind::Linear { weights, bias, relu } => {
+            StepKind::Linear {
+                weights,
+                bias,
+                relu,
+            } => {
                 let x = self.value(step.inputs[0])?;
                 let (n, k) = (weights.shape()[0], weights.shape()[1]);
-                let x4 = self.model.wire_node(format!("{name}.h"), AxisOp::Add(2), &[x.wire])?[0];
-                let x4 = self.model.wire_node(format!("{name}.w"), AxisOp::Add(3), &[x4])?[0];
+                let x4 = self
+                    .model
+                    .wire_node(format!("{name}.h"), AxisOp::Add(2), &[x.wire])?[0];
+                let x4 = self
+                    .model
+                    .wire_node(format!("{name}.w"), AxisOp::Add(3), &[x4])?[0];
                 let w4 = weights.clone().into_tensor().into_shape(&[n, k, 1, 1])?;
                 let b = match bias {
                     Some(b) => b.clone().into_tensor(),
@@ -392,7 +490,10 @@ impl Builder<'_> {
             }
             StepKind::AvgPool(op) => {
                 let x = self.value(step.inputs[0])?;
-                let op = QAvgPool { zero_point: x.zp, ..op.clone() };
+                let op = QAvgPool {
+                    zero_point: x.zp,
+                    ..op.clone()
+                };
                 let wire = self.model.wire_node(&name, op, &[x.wire])?[0];
                 self.values.insert(step.end, Q { wire, ..x });
             }
@@ -401,7 +502,11 @@ impl Builder<'_> {
                 let rank = self.model.outlet_fact(x.wire)?.rank();
                 if x.scales.len() > 1 && !keeps_channels(op, rank) {
                     let s = x.scales.iter().copied().fold(0f32, f32::max);
-                    x = Q { wire: self.uniform(&format!("{name}.uniform"), x.clone(), s, x.zp)?, scales: vec![s], zp: x.zp };
+                    x = Q {
+                        wire: self.uniform(&format!("{name}.uniform"), x.clone(), s, x.zp)?,
+                        scales: vec![s],
+                        zp: x.zp,
+                    };
                 }
                 let wire = self.model.wire_node(&name, op.clone(), &[x.wire])?[0];
                 self.values.insert(step.end, Q { wire, ..x });
@@ -413,17 +518,26 @@ impl Builder<'_> {
                 self.values.insert(step.end, Q { wire, ..x });
             }
             StepKind::Concat(op) => {
-                let inputs = step.inputs.iter().map(|i| self.value(*i)).collect::<Result<Vec<_>>>()?;
+                let inputs = step
+                    .inputs
+                    .iter()
+                    .map(|i| self.value(*i))
+                    .collect::<Result<Vec<_>>>()?;
                 let calibrated = self.stats_params(step.end)?;
                 let same_zp = inputs.iter().all(|x| x.zp == inputs[0].zp);
-                let (wires, scales, zp) = if op.axis == 1 && same_zp && self.opts.concat_per_branch {
+                let (wires, scales, zp) = if op.axis == 1 && same_zp && self.opts.concat_per_branch
+                {
                     // every branch keeps its own scale: the concatenation is a per-channel
                     // scaled tensor and no branch is requantized
                     let mut scales = Vec::new();
                     for x in &inputs {
                         scales.extend(x.spread(self.channels(x.wire)?));
                     }
-                    (inputs.iter().map(|x| x.wire).collect(), scales, inputs[0].zp)
+                    (
+                        inputs.iter().map(|x| x.wire).collect(),
+                        scales,
+                        inputs[0].zp,
+                    )
                 } else {
                     let Params { scale, zp, .. } = calibrated;
                     let mut wires = Vec::new();
@@ -433,8 +547,23 @@ impl Builder<'_> {
                     (wires, vec![scale], zp)
                 };
                 let wire = self.model.wire_node(&name, op.clone(), &wires)?[0];
-                self.values.insert(step.end, Q { wire, scales: scales.clone(), zp });
-                self.layers.push(Layer { name, kind: "concat", scales, zero_point: zp, amax: calibrated.amax, wire, fp32: step.end });
+                self.values.insert(
+                    step.end,
+                    Q {
+                        wire,
+                        scales: scales.clone(),
+                        zp,
+                    },
+                );
+                self.layers.push(Layer {
+                    name,
+                    kind: "concat",
+                    scales,
+                    zero_point: zp,
+                    amax: calibrated.amax,
+                    wire,
+                    fp32: step.end,
+                });
             }
         }
         Ok(())
@@ -483,13 +612,34 @@ pub fn compile(float: &FloatModel, calib: &Calibration, opts: &Options) -> Resul
     let mut model = b.model;
     model.select_output_outlets(&outputs)?;
     let props = &mut model.properties;
-    props.insert(PROP_INPUT_SCALE.into(), tensor0(input_scale).into_arc_tensor());
-    props.insert(PROP_INPUT_ZERO_POINT.into(), tensor0(0i32).into_arc_tensor());
-    props.insert(PROP_METHOD.into(), tensor0(opts.method.to_string()).into_arc_tensor());
-    props.insert(PROP_PER_CHANNEL.into(), tensor0(opts.per_channel as i64).into_arc_tensor());
+    props.insert(
+        PROP_INPUT_SCALE.into(),
+        tensor0(input_scale).into_arc_tensor(),
+    );
+    props.insert(
+        PROP_INPUT_ZERO_POINT.into(),
+        tensor0(0i32).into_arc_tensor(),
+    );
+    props.insert(
+        PROP_METHOD.into(),
+        tensor0(opts.method.to_string()).into_arc_tensor(),
+    );
+    props.insert(
+        PROP_PER_CHANNEL.into(),
+        tensor0(opts.per_channel as i64).into_arc_tensor(),
+    );
     props.insert(
         PROP_COMPILER.into(),
-        tensor0(format!("inception-edge-compiler {}", env!("CARGO_PKG_VERSION"))).into_arc_tensor(),
+        tensor0(format!(
+            "inception-edge-compiler {}",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .into_arc_tensor(),
     );
-    Ok(Int8Model { model, input_scale, layers, options: *opts })
+    Ok(Int8Model {
+        model,
+        input_scale,
+        layers,
+        options: *opts,
+    })
 }

@@ -53,12 +53,24 @@ pub fn layer_quality(
         let q = qp.run(tvec!(Tensor::from_shape(&shape, &q)?.into_tvalue()))?;
         for (i, layer) in int8.layers.iter().enumerate() {
             let shape = q[i].shape();
-            let (c, inner) = (shape.get(1).copied().unwrap_or(1), shape.iter().skip(2).product::<usize>());
+            let (c, inner) = (
+                shape.get(1).copied().unwrap_or(1),
+                shape.iter().skip(2).product::<usize>(),
+            );
             let fv = f[i].try_as_plain_ram()?;
             let qv = q[i].try_as_plain_ram()?;
-            for (j, (&x, &y)) in fv.as_slice::<f32>()?.iter().zip(qv.as_slice::<i8>()?).enumerate() {
+            for (j, (&x, &y)) in fv
+                .as_slice::<f32>()?
+                .iter()
+                .zip(qv.as_slice::<i8>()?)
+                .enumerate()
+            {
                 let ch = (j / inner) % c;
-                let s = if layer.scales.len() == 1 { layer.scales[0] } else { layer.scales[ch] };
+                let s = if layer.scales.len() == 1 {
+                    layer.scales[0]
+                } else {
+                    layer.scales[ch]
+                };
                 let d = x as f64 - (y as f64 - layer.zero_point as f64) * s as f64;
                 energy[i].0 += x as f64 * x as f64;
                 energy[i].1 += d * d;

@@ -59,8 +59,8 @@ struct QuantizeArgs {
     /// Use only the first N calibration images.
     #[arg(long)]
     limit: Option<usize>,
-    /// Calibration method: minmax, percentile (99.99), percentile:P, or entropy (KL).
-    #[arg(long, default_value = "minmax")]
+    /// Calibration method: minmax, percentile (99.99 %), percentile:P, entropy (KL) or mse.
+    #[arg(long, default_value = "percentile")]
     method: inception_edge_compiler::Method,
     /// One weight scale per layer instead of one per output channel.
     #[arg(long)]
@@ -93,6 +93,10 @@ struct ClassifyArgs {
     /// Number of classes to show per image.
     #[arg(short = 'k', long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=MAX_TOP_K as i64))]
     top: u8,
+    /// Also print the model's raw output values (shortest exact decimal form, so outputs
+    /// can be compared bit for bit across machines).
+    #[arg(long)]
+    logits: bool,
     #[command(flatten)]
     pre: PreArgs,
 }
@@ -260,7 +264,13 @@ fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
     }
     let mut failed = 0usize;
     for path in &args.images {
-        match classify_one(&mut classifier, path, usize::from(args.top), &mut out) {
+        match classify_one(
+            &mut classifier,
+            path,
+            usize::from(args.top),
+            args.logits,
+            &mut out,
+        ) {
             Ok(()) => {}
             Err(e) if is_broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
             Err(e) => {
@@ -279,6 +289,7 @@ fn classify_one(
     classifier: &mut Classifier,
     path: &Path,
     k: usize,
+    logits: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let img = RgbImage::open(path)?;
@@ -303,6 +314,9 @@ fn classify_one(
             classifier.label(p.class),
             p.score * 100.0
         )?;
+    }
+    if logits {
+        writeln!(out, "  logits {:?}", classifier.logits())?;
     }
     Ok(())
 }
