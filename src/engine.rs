@@ -241,24 +241,25 @@ impl Engine {
     }
 
     /// Like [`Engine::from_onnx_file`] from bytes in memory; `origin` names them in errors.
+    /// ONNX import is the compiler crate's (the only one linking tract-onnx).
     #[cfg(feature = "onnx")]
     pub fn from_onnx_bytes(bytes: &[u8], origin: impl Into<PathBuf>) -> Result<Self> {
-        use tract_onnx::prelude::*;
+        use inception_edge_compiler::{CompileError, FloatModel};
         let origin: PathBuf = origin.into();
-        let mut model = guarded(&origin, || tract_onnx::onnx().model_for_read(&mut &*bytes))?;
-        if model.inputs.len() != 1 {
-            return Err(Error::Model {
-                path: origin,
-                reason: format!("expected 1 input, found {}", model.inputs.len()),
-            });
-        }
-        let fact = guarded(&origin, || Ok(model.input_fact(0)?.clone()))?;
-        let shape = batch1_shape(&fact.shape)?;
-        let typed = guarded(&origin, || {
-            model.set_input_fact(0, f32::fact(&shape).into())?;
-            model.into_typed()
+        let shown = origin.display().to_string();
+        let float = FloatModel::from_onnx_bytes(bytes, &shown, None).map_err(|e| match e {
+            CompileError::Io { path, source } => Error::Io { path, source },
+            CompileError::Input { shape, reason } => Error::InputShape { shape, reason },
+            CompileError::Model { reason, .. } => Error::Model {
+                path: origin.clone(),
+                reason,
+            },
+            other => Error::Model {
+                path: origin.clone(),
+                reason: other.to_string(),
+            },
         })?;
-        Self::from_typed(typed, origin)
+        Self::from_typed(float.model, origin)
     }
 
     /// The input shape (batch 1).
@@ -336,30 +337,4 @@ impl Engine {
 
 fn inference(e: TractError) -> Error {
     Error::Inference(tract_reason(&e))
-}
-
-/// Fixes the batch dimension of an ONNX input shape to 1.
-#[cfg(feature = "onnx")]
-fn batch1_shape(shape: &tract_onnx::tract_hir::infer::ShapeFactoid) -> Result<Vec<usize>> {
-    use tract_onnx::tract_hir::infer::Factoid;
-    use tract_onnx::tract_hir::internal::DimLike;
-    let shown = format!("{shape:?}");
-    let bad = |reason: &str| Error::InputShape {
-        shape: shown.clone(),
-        reason: reason.into(),
-    };
-    if shape.is_open() {
-        return Err(bad("the input rank is unknown"));
-    }
-    let mut dims = Vec::new();
-    for (i, d) in shape.dims().enumerate() {
-        let v = d.concretize().and_then(|d| d.to_usize().ok());
-        match (i, v) {
-            (0, Some(1) | None) => dims.push(1),
-            (0, Some(_)) => return Err(bad("the batch dimension must be 1 or symbolic")),
-            (_, Some(v)) if v > 0 => dims.push(v),
-            _ => return Err(bad("every dimension but the batch must be known")),
-        }
-    }
-    Ok(dims)
 }
