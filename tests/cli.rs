@@ -359,3 +359,39 @@ fn quantize_refuses_an_unknown_calibration_method() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("unknown calibration method"));
 }
+
+#[test]
+fn quantize_imports_a_pre_quantized_model_without_calibration_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = dir.path().join("qdq.int8.nnef.tgz");
+    let out = incept(&[
+        &"quantize",
+        &common::data("int8/mini-ort-qdq.onnx"),
+        &"--manifest",
+        &common::mini_manifest(),
+        &"-o",
+        &blob,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("is pre-quantized"));
+    assert!(text(&out.stdout).contains("imported quantization parameters"));
+    let out = incept(&[
+        &"classify",
+        &blob,
+        &"--manifest",
+        &common::mini_manifest(),
+        &common::data("fmnist/ankle-boot.png"),
+    ]);
+    assert!(
+        text(&out.stdout).contains("1. Ankle boot"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn quantize_without_calibration_images_needs_a_pre_quantized_model() {
+    let out = incept(&[&"quantize", &common::mini_manifest(), &"-o", &"x.tgz"]);
+    let err = failure(&out);
+    assert!(err.contains("--calib is needed"), "{err}");
+}

@@ -47,7 +47,19 @@ impl FloatModel {
 
     /// Like [`FloatModel::from_onnx_file`] from bytes in memory; `origin` names them.
     pub fn from_onnx_bytes(bytes: &[u8], origin: &str, output: Option<&str>) -> Result<Self> {
-        let mut model = guarded(origin, || tract_onnx::onnx().model_for_read(&mut &*bytes))?;
+        let proto = guarded(origin, || {
+            tract_onnx::onnx().proto_model_for_read(&mut &*bytes)
+        })?;
+        Self::from_proto(&proto, origin, output)
+    }
+
+    /// Like [`FloatModel::from_onnx_bytes`] from a parsed ONNX protobuf.
+    pub fn from_proto(
+        proto: &tract_onnx::pb::ModelProto,
+        origin: &str,
+        output: Option<&str>,
+    ) -> Result<Self> {
+        let mut model = guarded(origin, || tract_onnx::onnx().model_for_proto_model(proto))?;
         if model.inputs.len() != 1 {
             return Err(CompileError::Model {
                 origin: origin.into(),

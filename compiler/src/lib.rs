@@ -23,6 +23,7 @@ mod error;
 mod import;
 mod nnef;
 mod plan;
+mod prequant;
 mod quantize;
 mod report;
 
@@ -33,5 +34,6 @@ pub use inception_edge_ops::{
     PROP_COMPILER, PROP_INPUT_SCALE, PROP_INPUT_ZERO_POINT, PROP_METHOD, PROP_PER_CHANNEL,
 };
 pub use nnef::{from_nnef_bytes, to_nnef_bytes};
+pub use prequant::{import_prequantized, is_prequantized};
 pub use quantize::{compile, quantize_weights, Int8Model, Layer, Options};
 pub use report::{argmax, cosine, layer_quality, quantize_input, Agreement, LayerQuality};

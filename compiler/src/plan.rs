@@ -74,7 +74,7 @@ fn konst(model: &TypedModel, outlet: OutletId) -> Option<Arc<Tensor>> {
 }
 
 /// Whether `node` is `max(x, 0)` with `x` non-constant; returns `x`.
-fn relu_input(model: &TypedModel, node: &TypedNode) -> Option<OutletId> {
+pub(crate) fn relu_input(model: &TypedModel, node: &TypedNode) -> Option<OutletId> {
     let bin = node.op_as::<TypedBinOp>()?;
     if bin.0.name() != "Max" || node.inputs.len() != 2 {
         return None;

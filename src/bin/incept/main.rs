@@ -43,6 +43,9 @@ enum Command {
     Classify(ClassifyArgs),
     /// Calibrate an fp32 ONNX model on sample images and compile it to an int8 NNEF model.
     ///
+    /// A model onnxruntime already quantized (QDQ, or QOperator with QLinearConv) is imported
+    /// with its own quantization parameters instead.
+    ///
     /// Every convolution and linear layer runs on tract's integer kernels; the only float
     /// operation left is the final dequantization. Prints a report: per-layer SQNR and the
     /// top-1 agreement with fp32 on the calibration set.
@@ -54,8 +57,10 @@ struct QuantizeArgs {
     /// The fp32 model: an ONNX file or a model manifest (`manifest.toml`).
     model: PathBuf,
     /// Calibration images: a directory of PNG/JPEG files or an IDX image file (.gz or not).
+    /// Optional for a model another tool already quantized (onnxruntime QDQ, or QOperator
+    /// with QLinearConv): its own parameters are used, the images only measure agreement.
     #[arg(long)]
-    calib: PathBuf,
+    calib: Option<PathBuf>,
     /// Use only the first N calibration images.
     #[arg(long)]
     limit: Option<usize>,

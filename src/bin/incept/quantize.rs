@@ -10,7 +10,8 @@ use inception_edge::core::Preprocess;
 use inception_edge::dataset::ImageSet;
 use inception_edge::Engine;
 use inception_edge_compiler::{
-    compile, layer_quality, to_nnef_bytes, Agreement, Calibrator, FloatModel, LayerQuality, Options,
+    compile, import_prequantized, is_prequantized, layer_quality, to_nnef_bytes, Agreement,
+    Calibration, Calibrator, FloatModel, LayerQuality, Method, Options,
 };
 
 use super::progress::Progress;
@@ -19,14 +20,23 @@ use super::{default_preprocess, find_manifest, QuantizeArgs};
 /// Inputs kept in memory for the per-layer SQNR measurement.
 const QUALITY_INPUTS: usize = 8;
 
-/// The ONNX file and preprocessing `args` designate.
+/// The ONNX file and preprocessing `args` designate: a manifest's model (checked against its
+/// sha256), or the given ONNX file with the preprocessing of a manifest when there is one.
 fn resolve(args: &QuantizeArgs) -> anyhow::Result<(PathBuf, Option<Preprocess>)> {
     match find_manifest(&args.model, &args.pre)? {
         Some((path, m)) => {
-            let onnx = m.model_path(&path);
-            let bytes = std::fs::read(&onnx)
-                .with_context(|| format!("cannot read model {}", onnx.display()))?;
-            m.verify_model(&bytes, &onnx)?;
+            let named = m.model_path(&path);
+            let is_toml = args.model.extension().is_some_and(|e| e == "toml");
+            let onnx = if is_toml {
+                named.clone()
+            } else {
+                args.model.clone()
+            };
+            if onnx.canonicalize().ok() == named.canonicalize().ok() {
+                let bytes = std::fs::read(&onnx)
+                    .with_context(|| format!("cannot read model {}", onnx.display()))?;
+                m.verify_model(&bytes, &onnx)?;
+            }
             let pre = m
                 .input
                 .preprocess()
@@ -40,7 +50,21 @@ fn resolve(args: &QuantizeArgs) -> anyhow::Result<(PathBuf, Option<Preprocess>)>
 pub fn run(args: QuantizeArgs) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
     let (onnx, pre) = resolve(&args)?;
-    let float = FloatModel::from_onnx_file(&onnx, args.output_node.as_deref())?;
+    let bytes =
+        std::fs::read(&onnx).with_context(|| format!("cannot read model {}", onnx.display()))?;
+    let origin = onnx.display().to_string();
+    let output = args.output_node.as_deref();
+    // a model another tool quantized brings its own parameters: import them
+    let (float, imported) = if is_prequantized(&bytes) {
+        let (float, calibration) = import_prequantized(&bytes, &origin, output)?;
+        eprintln!(
+            "{origin} is pre-quantized: using its quantization parameters for {} tensors",
+            calibration.stats.len()
+        );
+        (float, Some(calibration))
+    } else {
+        (FloatModel::from_onnx_bytes(&bytes, &origin, output)?, None)
+    };
     let shape = float.input_shape();
     let pre = match pre {
         Some(p) => p,
@@ -52,21 +76,30 @@ pub fn run(args: QuantizeArgs) -> anyhow::Result<ExitCode> {
             pre.shape()
         );
     }
-    let set = ImageSet::open(&args.calib)?;
-    let count = args.limit.unwrap_or(usize::MAX).min(set.len());
-    if count == 0 {
-        bail!("{}: the calibration set is empty", args.calib.display());
-    }
     let options = Options {
-        method: args.method,
+        method: if imported.is_some() {
+            Method::MinMax
+        } else {
+            args.method
+        },
         per_channel: !args.per_tensor,
         concat_per_branch: args.concat_per_branch,
     };
+    let calib_path = match (&args.calib, &imported) {
+        (Some(p), _) => p.clone(),
+        (None, Some(calibration)) => return imported_only(&args, &float, calibration, &options),
+        (None, None) => bail!("--calib is needed: {origin} is not pre-quantized"),
+    };
+    let set = ImageSet::open(&calib_path)?;
+    let count = args.limit.unwrap_or(usize::MAX).min(set.len());
+    if count == 0 {
+        bail!("{}: the calibration set is empty", calib_path.display());
+    }
     eprintln!(
         "model {} ({} ops), input {shape:?}, {count} calibration images from {}",
         onnx.display(),
         float.model.nodes.len(),
-        args.calib.display()
+        calib_path.display()
     );
 
     // 1. calibrate
@@ -97,11 +130,22 @@ pub fn run(args: QuantizeArgs) -> anyhow::Result<ExitCode> {
     if fp32_outputs.is_empty() {
         bail!(
             "{}: none of the {count} calibration images could be read",
-            args.calib.display()
+            calib_path.display()
         );
     }
     let tensors = calibrator.tensors();
-    let calibration = calibrator.finish()?;
+    let is_imported = imported.is_some();
+    let calibration = match imported {
+        Some(c) => c,
+        None => calibrator.finish()?,
+    };
+    // An imported model's reference is the model itself run in float by stock tract (its
+    // quantize/dequantize pairs included: onnxruntime drops ReLUs its ranges imply).
+    let mut reference = if is_imported {
+        Some(Engine::from_onnx_bytes(&bytes, &onnx)?)
+    } else {
+        None
+    };
 
     // 2. compile and write
     let int8 = compile(&float, &calibration, &options)?;
@@ -114,14 +158,26 @@ pub fn run(args: QuantizeArgs) -> anyhow::Result<ExitCode> {
     let mut agreement = Agreement::default();
     let mut logits = Vec::new();
     let mut bar = Progress::new("checking", fp32_outputs.len());
+    let mut expected = Vec::new();
     for (i, fp32) in &fp32_outputs {
         set.with_frame(*i, |frame| pre.run_f32(frame, &mut input))??;
         engine.run(&input, &mut logits)?;
-        agreement.add(fp32, &logits);
+        match &mut reference {
+            Some(r) => {
+                r.run(&input, &mut expected)?;
+                agreement.add(&expected, &logits);
+            }
+            None => agreement.add(fp32, &logits),
+        }
         bar.tick();
     }
     let check_secs = bar.elapsed();
-    let layers = layer_quality(&float, &int8, &kept)?;
+    // per-layer SQNR compares with the float graph, which an imported model only approximates
+    let layers = if is_imported {
+        Vec::new()
+    } else {
+        layer_quality(&float, &int8, &kept)?
+    };
     let ops = engine.operators();
 
     // 4. report
@@ -138,14 +194,15 @@ pub fn run(args: QuantizeArgs) -> anyhow::Result<ExitCode> {
         r,
         "- calibration: {} images from `{}` ({} skipped), method {}, {} weights, {tensors} tensors observed, {calib_secs:.1} s",
         fp32_outputs.len(),
-        args.calib.display(),
+        calib_path.display(),
         skipped.len(),
         options.method,
         if options.per_channel { "per-channel" } else { "per-tensor" }
     )?;
     writeln!(
         r,
-        "- fp32 vs int8 on the calibration set: top-1 agreement {:.2} % ({}/{}), mean output cosine {:.5} ({check_secs:.1} s)",
+        "- {} vs int8 on the calibration set: top-1 agreement {:.2} % ({}/{}), mean output cosine {:.5} ({check_secs:.1} s)",
+        if is_imported { "the original model (stock tract)" } else { "fp32" },
         agreement.top1() * 100.0,
         agreement.top1_same,
         agreement.inputs,
@@ -213,5 +270,40 @@ pub fn run(args: QuantizeArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(path, &r).with_context(|| format!("cannot write {}", path.display()))?;
         println!("full report: {}", path.display());
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A pre-quantized model without images: compile, write, reload, and say what it became.
+fn imported_only(
+    args: &QuantizeArgs,
+    float: &FloatModel,
+    calibration: &Calibration,
+    options: &Options,
+) -> anyhow::Result<ExitCode> {
+    let int8 = compile(float, calibration, options)?;
+    let blob = to_nnef_bytes(&int8.model)?;
+    std::fs::write(&args.output, &blob)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let engine = Engine::from_nnef_bytes(&blob, &args.output)?;
+    println!(
+        "- model: `{}` → `{}` ({} bytes), imported quantization parameters",
+        args.model.display(),
+        args.output.display(),
+        blob.len()
+    );
+    let ops: Vec<String> = engine
+        .operators()
+        .iter()
+        .map(|o| {
+            format!(
+                "{}{} ×{}",
+                o.name,
+                if o.float { " (float)" } else { "" },
+                o.count
+            )
+        })
+        .collect();
+    println!("- optimized int8 graph: {}", ops.join(", "));
+    println!("- no --calib images: agreement with fp32 not measured");
     Ok(ExitCode::SUCCESS)
 }
