@@ -2,7 +2,7 @@
 """Small ONNX models with inputs an image classifier must refuse, for the error-path tests.
 
 Usage (from the repository root): python3 tools/make_fixtures.py
-Writes tests/data/models/{rank2-input,five-channel-input,batch4-input,sigmoid-head}.onnx
+Writes tests/data/models/{rank2-input,five-channel-input,batch4-input,sigmoid-head,residual}.onnx
 (deterministic).
 """
 
@@ -52,6 +52,48 @@ def main():
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 28, 28])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 28, 28])], [w])
     save("sigmoid-head.onnx", g)
+    residual()
+
+
+def residual():
+    """An Inception-ResNet-style block with seeded weights: two branches, a concatenation, a
+    1x1 convolution scaled by 0.2 and added to the block input, a ReLU, a classifier head."""
+    rng = np.random.default_rng(0)
+
+    def conv_w(name, o, i, k):
+        w = rng.normal(0, np.sqrt(2.0 / (i * k * k)), (o, i, k, k)).astype(np.float32)
+        b = rng.normal(0, 0.1, (o,)).astype(np.float32)
+        return [numpy_helper.from_array(w, name + ".w"), numpy_helper.from_array(b, name + ".b")]
+
+    inits = conv_w("stem", 8, 3, 3) + conv_w("b1", 8, 8, 1) + conv_w("b2", 4, 8, 3) + \
+        conv_w("up", 8, 12, 1)
+    inits.append(numpy_helper.from_array(np.array(0.2, np.float32), "scale"))
+    inits.append(numpy_helper.from_array(rng.normal(0, 0.3, (5, 8)).astype(np.float32), "fc.w"))
+    inits.append(numpy_helper.from_array(rng.normal(0, 0.1, (5,)).astype(np.float32), "fc.b"))
+
+    def conv(name, x, k, relu=True):
+        pads = [k // 2] * 4
+        nodes = [helper.make_node("Conv", [x, name + ".w", name + ".b"], [name], name=name,
+                                  kernel_shape=[k, k], pads=pads)]
+        if relu:
+            nodes.append(helper.make_node("Relu", [name], [name + ".relu"], name=name + ".relu"))
+        return nodes
+
+    nodes = conv("stem", "input", 3) + conv("b1", "stem.relu", 1) + conv("b2", "stem.relu", 3)
+    nodes.append(helper.make_node("Concat", ["b1.relu", "b2.relu"], ["cat"], name="cat", axis=1))
+    nodes += conv("up", "cat", 1, relu=False)
+    nodes += [
+        helper.make_node("Mul", ["up", "scale"], ["scaled"], name="scaled"),
+        helper.make_node("Add", ["stem.relu", "scaled"], ["sum"], name="residual"),
+        helper.make_node("Relu", ["sum"], ["block"], name="block"),
+        helper.make_node("GlobalAveragePool", ["block"], ["gap"], name="gap"),
+        helper.make_node("Flatten", ["gap"], ["flat"], name="flat"),
+        helper.make_node("Gemm", ["flat", "fc.w", "fc.b"], ["logits"], name="fc", transB=1),
+    ]
+    g = helper.make_graph(nodes, "residual",
+                          [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 16, 16])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 5])], inits)
+    save("residual.onnx", g)
 
 
 if __name__ == "__main__":

@@ -309,6 +309,7 @@ impl Calibrator {
                         | StepKind::Conv { .. }
                         | StepKind::Linear { .. }
                         | StepKind::Concat(_)
+                        | StepKind::Add { .. }
                 )
             })
             .map(|s| s.end)

@@ -58,6 +58,37 @@ pub(crate) enum StepKind {
     Axis(AxisOp),
     /// A ReLU that no convolution absorbed.
     Relu,
+    /// The sum of two tensors of the same shape (a residual connection), maybe a ReLU.
+    Add { relu: bool },
+}
+
+/// If the only consumer of `outlet` multiplies it by a constant scalar: that node and factor.
+fn scalar_factor(model: &TypedModel, outlet: OutletId) -> Option<(usize, f32)> {
+    let next = sole_successor(model, outlet)?;
+    if !next
+        .op_as::<TypedBinOp>()
+        .is_some_and(|b| b.0.name() == "Mul")
+    {
+        return None;
+    }
+    let other = next.inputs.iter().copied().find(|&i| i != outlet)?;
+    let k = konst(model, other)?;
+    if k.len() != 1 {
+        return None;
+    }
+    Some((next.id, k.cast_to_scalar::<f32>().ok()?))
+}
+
+/// `t · factor` as f32.
+fn scaled(t: &Arc<Tensor>, factor: f32) -> TractResult<Arc<Tensor>> {
+    let t = t.cast_to::<f32>()?;
+    let v: Vec<f32> = t
+        .try_as_plain_ram()?
+        .as_slice::<f32>()?
+        .iter()
+        .map(|x| x * factor)
+        .collect();
+    Ok(Tensor::from_shape(t.shape(), &v)?.into_arc_tensor())
 }
 
 fn unsupported(node: &TypedNode, reason: impl Into<String>) -> CompileError {
@@ -159,13 +190,23 @@ pub(crate) fn plan(float: &FloatModel) -> Result<Vec<Step>> {
                 .ok_or_else(|| unsupported(node, "the weights are not constant"))?;
             let bias = konst(model, node.inputs[2])
                 .ok_or_else(|| unsupported(node, "the bias is not constant"))?;
-            let relu = fused_relu(model, out0);
+            // a constant scalar factor after the convolution (Inception-ResNet's residual
+            // scaling) folds into its weights and bias
+            let mut end = out0;
+            let (mut weights, mut bias) = (weights, bias);
+            if let Some((mul, factor)) = scalar_factor(model, out0) {
+                absorbed.insert(mul);
+                end = OutletId::new(mul, 0);
+                weights = scaled(&weights, factor)?;
+                bias = scaled(&bias, factor)?;
+            }
+            let relu = fused_relu(model, end);
             let end = match relu {
                 Some(r) => {
                     absorbed.insert(r.id);
                     OutletId::new(r.id, 0)
                 }
-                None => out0,
+                None => end,
             };
             let kind = StepKind::Conv {
                 op: conv.clone(),
@@ -288,6 +329,31 @@ pub(crate) fn plan(float: &FloatModel) -> Result<Vec<Step>> {
             step(StepKind::Concat(concat.clone()), values, out0);
         } else if let Some(axis) = node.op_as::<AxisOp>() {
             step(StepKind::Axis(axis.clone()), values, out0);
+        } else if node
+            .op_as::<TypedBinOp>()
+            .is_some_and(|b| b.0.name() == "Add")
+            && values.len() == 2
+        {
+            let a = model.outlet_fact(node.inputs[0])?;
+            let b = model.outlet_fact(node.inputs[1])?;
+            if a.shape != b.shape {
+                return Err(unsupported(node, "an addition with broadcasting"));
+            }
+            let relu = fused_relu(model, out0);
+            let end = match relu {
+                Some(r) => {
+                    absorbed.insert(r.id);
+                    OutletId::new(r.id, 0)
+                }
+                None => out0,
+            };
+            step(
+                StepKind::Add {
+                    relu: relu.is_some(),
+                },
+                values,
+                end,
+            );
         } else if let Some(x) = relu_input(model, node) {
             step(StepKind::Relu, vec![x], out0);
         } else {

@@ -45,7 +45,11 @@ impl QParams {
         hist[BINS - 1] = 1;
         TensorStats {
             amax,
-            min: if non_negative || lo >= 0.0 { 0.0 } else { -amax },
+            min: if non_negative || lo >= 0.0 {
+                0.0
+            } else {
+                -amax
+            },
             width: amax / BINS as f32,
             hist,
             zeros: 0,

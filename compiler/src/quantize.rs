@@ -8,7 +8,7 @@ use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
 use tract_core::ops::nn::DataFormat;
 
 use inception_edge_ops::{
-    Dequant, FixedMultiplier, QAvgPool, Requant, PROP_COMPILER, PROP_INPUT_SCALE,
+    Dequant, FixedMultiplier, QAdd, QAvgPool, Requant, PROP_COMPILER, PROP_INPUT_SCALE,
     PROP_INPUT_ZERO_POINT, PROP_METHOD, PROP_PER_CHANNEL,
 };
 
@@ -516,6 +516,47 @@ impl Builder<'_> {
                 let c = self.channels(x.wire)?;
                 let wire = self.requant(&name, x.wire, x.zp, &vec![1.0; c], x.zp, true)?;
                 self.values.insert(step.end, Q { wire, ..x });
+            }
+            StepKind::Add { relu } => {
+                let Params { scale, zp, amax } = self.target(step.end)?;
+                let mut fixed = Vec::new();
+                let mut wires = Vec::new();
+                for (i, input) in step.inputs.iter().enumerate() {
+                    let x = self.value(*input)?;
+                    let s = x.scales.iter().copied().fold(0f32, f32::max);
+                    let wire = self.uniform(&format!("{name}.{i}"), x.clone(), s, x.zp)?;
+                    let m = FixedMultiplier::new(s as f64 / scale as f64)
+                        .map_err(|e| CompileError::Calibration(format!("{name}: {e}")))?;
+                    fixed.push((m, x.zp));
+                    wires.push(wire);
+                }
+                let op = QAdd {
+                    input_zero_points: [fixed[0].1, fixed[1].1],
+                    mantissas: [fixed[0].0.mantissa, fixed[1].0.mantissa],
+                    shifts: [fixed[0].0.shift, fixed[1].0.shift],
+                    zero_point: zp,
+                    lo: if *relu { zp } else { -128 },
+                    hi: 127,
+                };
+                let wire = self.model.wire_node(&name, op, &wires)?[0];
+                self.values.insert(
+                    step.end,
+                    Q {
+                        wire,
+                        scales: vec![scale],
+                        zp,
+                    },
+                );
+                let layer = Layer {
+                    name,
+                    kind: "add",
+                    scales: vec![scale],
+                    zero_point: zp,
+                    amax,
+                    wire,
+                    fp32: step.end,
+                };
+                self.layers.push(layer);
             }
             StepKind::Concat(op) => {
                 let inputs = step

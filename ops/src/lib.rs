@@ -8,6 +8,7 @@
 //! - [`Requant`]: i32 accumulators (or i8 values) → i8, one fixed-point multiplier per channel,
 //!   zero point and clamp (a folded ReLU is the clamp's lower bound);
 //! - [`Dequant`]: i32/i8 → f32 with one scale per channel (the graph's final dequantize);
+//! - [`QAdd`]: the sum of two int8 tensors on their own scales (residual connections);
 //! - [`QAvgPool`]: int8 average pooling, the output on the input's scale, rounding half away
 //!   from zero; with the pooling window over the whole plane it is a global average pool.
 //!
@@ -19,11 +20,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod add;
 mod avgpool;
 mod fixed;
 mod nnef;
 mod requant;
 
+pub use add::QAdd;
 pub use avgpool::QAvgPool;
 pub use fixed::{FixedMultiplier, FixedPointError};
 pub use nnef::{nnef, registry, EXTENSION};

@@ -4,7 +4,7 @@
 use tract_nnef::internal::*;
 use tract_nnef::ser::{ints, invocation, logical, numeric};
 
-use crate::{Dequant, QAvgPool, Requant};
+use crate::{Dequant, QAdd, QAvgPool, Requant};
 
 /// The extension's name, as it appears in `graph.nnef` (`extension inception_edge;`).
 pub const EXTENSION: &str = "inception_edge";
@@ -48,6 +48,22 @@ pub fn registry() -> Registry {
         ],
         &[("output", TypeName::Scalar.tensor())],
         de_dequant,
+    );
+    r.register_dumper(ser_add);
+    r.register_primitive(
+        "inception_edge_add",
+        &[
+            TypeName::Scalar.tensor().named("a"),
+            TypeName::Scalar.tensor().named("b"),
+            TypeName::Integer.array().named("input_zero_points"),
+            TypeName::Integer.array().named("mantissas"),
+            TypeName::Integer.array().named("shifts"),
+            TypeName::Integer.named("zero_point"),
+            TypeName::Integer.named("lo"),
+            TypeName::Integer.named("hi"),
+        ],
+        &[("output", TypeName::Scalar.tensor())],
+        de_add,
     );
     r.register_dumper(ser_avgpool);
     r.register_primitive(
@@ -163,4 +179,48 @@ fn de_avgpool(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResu
         zero_point: inv.named_arg_as::<i64>(builder, "zero_point")? as i32,
     };
     builder.wire(op, &[input])
+}
+
+fn ser_add(ast: &mut IntoAst, node: &TypedNode, op: &QAdd) -> TractResult<Option<Arc<RValue>>> {
+    let inputs: TVec<_> = node.inputs.iter().map(|i| ast.mapping[i].clone()).collect();
+    let ints =
+        |v: &[i32; 2]| tract_nnef::ser::array(v.iter().map(|&x| numeric(x)).collect::<Vec<_>>());
+    Ok(Some(invocation(
+        "inception_edge_add",
+        &inputs,
+        &[
+            ("input_zero_points", ints(&op.input_zero_points)),
+            ("mantissas", ints(&op.mantissas)),
+            ("shifts", ints(&op.shifts)),
+            ("zero_point", numeric(op.zero_point)),
+            ("lo", numeric(op.lo)),
+            ("hi", numeric(op.hi)),
+        ],
+    )))
+}
+
+fn pair(v: TVec<i64>, what: &str) -> TractResult<[i32; 2]> {
+    ensure!(
+        v.len() == 2,
+        "inception_edge_add: {what} needs 2 values, got {}",
+        v.len()
+    );
+    Ok([v[0] as i32, v[1] as i32])
+}
+
+fn de_add(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<Value> {
+    let a = inv.named_arg_as(builder, "a")?;
+    let b = inv.named_arg_as(builder, "b")?;
+    let op = QAdd {
+        input_zero_points: pair(
+            inv.named_arg_as(builder, "input_zero_points")?,
+            "input_zero_points",
+        )?,
+        mantissas: pair(inv.named_arg_as(builder, "mantissas")?, "mantissas")?,
+        shifts: pair(inv.named_arg_as(builder, "shifts")?, "shifts")?,
+        zero_point: inv.named_arg_as::<i64>(builder, "zero_point")? as i32,
+        lo: inv.named_arg_as::<i64>(builder, "lo")? as i32,
+        hi: inv.named_arg_as::<i64>(builder, "hi")? as i32,
+    };
+    builder.wire(op, &[a, b])
 }
