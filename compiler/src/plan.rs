@@ -65,10 +65,7 @@ pub(crate) enum StepKind {
 /// If the only consumer of `outlet` multiplies it by a constant scalar: that node and factor.
 fn scalar_factor(model: &TypedModel, outlet: OutletId) -> Option<(usize, f32)> {
     let next = sole_successor(model, outlet)?;
-    if !next
-        .op_as::<TypedBinOp>()
-        .is_some_and(|b| b.0.name() == "Mul")
-    {
+    if next.op_as::<TypedBinOp>()?.0.name() != "Mul" {
         return None;
     }
     let other = next.inputs.iter().copied().find(|&i| i != outlet)?;
