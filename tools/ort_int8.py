@@ -37,13 +37,16 @@ def idx(path):
 
 
 class Reader(CalibrationDataReader):
-    def __init__(self, images):
+    """Feeds images one by one as the model input, turned into tensors by `to_input`."""
+
+    def __init__(self, images, to_input=lambda img: grey_to_input(img[None])):
         self.images = list(images)
+        self.to_input = to_input
 
     def get_next(self):
         if not self.images:
             return None
-        return {"input": grey_to_input(self.images.pop(0)[None])}
+        return {"input": self.to_input(self.images.pop(0))}
 
 
 def session(path):

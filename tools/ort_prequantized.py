@@ -9,16 +9,18 @@ int8 logits on the fixture images.
 
 Writes tests/data/int8/mini-ort-{qdq,qop-conv,qop-all}.onnx and mini-ort-reference.json.
 """
-import gzip
 import json
 import os
+import sys
 
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
-                                      QuantType, quantize_static)
+from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 from PIL import Image
+
+sys.path.insert(0, os.path.dirname(__file__))
+from ort_int8 import Reader, idx  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = os.path.join(ROOT, "models/mini-inception-fmnist/mini-inception-fmnist.onnx")
@@ -26,25 +28,10 @@ OUT = os.path.join(ROOT, "tests/data/int8")
 CALIB = os.path.join(ROOT, "tests/data/fmnist-v3/calib-200-images-idx3-ubyte.gz")
 
 
-def idx(path):
-    raw = gzip.open(path).read()
-    dims = raw[3]
-    shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
 def to_input(grey):
     """28x28 uint8 -> [1, 1, 28, 28] float32, Inception normalization (as core does it)."""
     x = grey.astype(np.float32) * np.float32(1.0 / 128.0) + np.float32(-1.0)
     return x[None, None]
-
-
-class Reader(CalibrationDataReader):
-    def __init__(self, images):
-        self.images = list(images)
-
-    def get_next(self):
-        return {"input": to_input(self.images.pop(0))} if self.images else None
 
 
 def main():
@@ -54,7 +41,7 @@ def main():
              "qop-all": (QuantFormat.QOperator, None)}
     for name, (fmt, ops) in names.items():
         path = os.path.join(OUT, f"mini-ort-{name}.onnx")
-        quantize_static(MODEL, path, Reader(calib), quant_format=fmt, op_types_to_quantize=ops,
+        quantize_static(MODEL, path, Reader(calib, to_input), quant_format=fmt, op_types_to_quantize=ops,
                         per_channel=True, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
         m = onnx.load(path)

@@ -133,10 +133,20 @@ fn sole_successor(model: &TypedModel, outlet: OutletId) -> Option<&TypedNode> {
     (succ.len() == 1).then(|| model.node(succ[0].node))
 }
 
-/// If the only consumer of `outlet` is a ReLU, its node.
-fn fused_relu(model: &TypedModel, outlet: OutletId) -> Option<&TypedNode> {
-    let next = sole_successor(model, outlet)?;
-    (relu_input(model, next) == Some(outlet)).then_some(next)
+/// If the only consumer of `outlet` is a ReLU, absorbs it: returns its output and `true`;
+/// else `outlet` and `false`.
+fn absorb_relu(
+    model: &TypedModel,
+    outlet: OutletId,
+    absorbed: &mut HashSet<usize>,
+) -> (OutletId, bool) {
+    match sole_successor(model, outlet).filter(|next| relu_input(model, next) == Some(outlet)) {
+        Some(relu) => {
+            absorbed.insert(relu.id);
+            (OutletId::new(relu.id, 0), true)
+        }
+        None => (outlet, false),
+    }
 }
 
 /// Reads the fp32 graph as steps in evaluation order.
@@ -197,19 +207,12 @@ pub(crate) fn plan(float: &FloatModel) -> Result<Vec<Step>> {
                 weights = scaled(&weights, factor)?;
                 bias = scaled(&bias, factor)?;
             }
-            let relu = fused_relu(model, end);
-            let end = match relu {
-                Some(r) => {
-                    absorbed.insert(r.id);
-                    OutletId::new(r.id, 0)
-                }
-                None => end,
-            };
+            let (end, relu) = absorb_relu(model, end, &mut absorbed);
             let kind = StepKind::Conv {
                 op: conv.clone(),
                 weights,
                 bias,
-                relu: relu.is_some(),
+                relu,
             };
             step(kind, vec![node.inputs[0]], end);
         } else if let Some(einsum) = node.op_as::<EinSum>() {
@@ -262,15 +265,11 @@ pub(crate) fn plan(float: &FloatModel) -> Result<Vec<Step>> {
                     }
                 }
             }
-            let relu = fused_relu(model, end);
-            if let Some(r) = relu {
-                absorbed.insert(r.id);
-                end = OutletId::new(r.id, 0);
-            }
+            let (end, relu) = absorb_relu(model, end, &mut absorbed);
             let kind = StepKind::Linear {
                 weights,
                 bias,
-                relu: relu.is_some(),
+                relu,
             };
             step(kind, vec![node.inputs[0]], end);
         } else if let Some(pool) = node.op_as::<MaxPool>() {
@@ -336,21 +335,8 @@ pub(crate) fn plan(float: &FloatModel) -> Result<Vec<Step>> {
             if a.shape != b.shape {
                 return Err(unsupported(node, "an addition with broadcasting"));
             }
-            let relu = fused_relu(model, out0);
-            let end = match relu {
-                Some(r) => {
-                    absorbed.insert(r.id);
-                    OutletId::new(r.id, 0)
-                }
-                None => out0,
-            };
-            step(
-                StepKind::Add {
-                    relu: relu.is_some(),
-                },
-                values,
-                end,
-            );
+            let (end, relu) = absorb_relu(model, out0, &mut absorbed);
+            step(StepKind::Add { relu }, values, end);
         } else if let Some(x) = relu_input(model, node) {
             step(StepKind::Relu, vec![x], out0);
         } else {
