@@ -68,9 +68,29 @@ pub enum Error {
     /// Preprocessing refused the frame or configuration.
     #[error("preprocessing: {0}")]
     Preprocess(#[from] PreprocessError),
+    /// The embedded model failed its boot self-test: it loaded, but its output on the golden
+    /// frame is not what the build computed.
+    #[error("embedded model self-test failed: {0}")]
+    SelfTest(String),
     /// The model's output could not be ranked.
     #[error("model output: {0}")]
     Postprocess(#[from] PostprocessError),
+}
+
+impl From<inception_edge_assets::AssetError> for Error {
+    fn from(e: inception_edge_assets::AssetError) -> Self {
+        use inception_edge_assets::AssetError as A;
+        match e {
+            A::Io { path, source } => Error::Io { path, source },
+            A::Manifest { path, reason } => Error::Manifest { path, reason },
+            A::Image { path, reason } => Error::Image { path, reason },
+            A::Frame(e) => Error::Frame(e),
+            other => Error::Manifest {
+                path: PathBuf::new(),
+                reason: other.to_string(),
+            },
+        }
+    }
 }
 
 /// Shorthand for results with [`Error`].

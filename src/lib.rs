@@ -3,12 +3,14 @@
 
 pub mod classifier;
 #[cfg(feature = "image")]
-pub mod dataset;
+pub use inception_edge_assets::dataset;
 #[cfg(feature = "image")]
-pub mod decode;
+pub use inception_edge_assets::decode;
+pub use inception_edge_assets::manifest;
+#[cfg(feature = "embed")]
+pub mod embedded;
 pub mod engine;
 pub mod error;
-pub mod manifest;
 
 pub use classifier::{Classification, Classifier};
 pub use engine::Engine;

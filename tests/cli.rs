@@ -395,3 +395,55 @@ fn quantize_without_calibration_images_needs_a_pre_quantized_model() {
     let err = failure(&out);
     assert!(err.contains("--calib is needed"), "{err}");
 }
+
+#[test]
+fn info_shows_the_embedded_model_and_its_passing_self_test() {
+    use inception_edge::embedded::model;
+    let out = incept(&[&"info"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains(model::NAME), "{stdout}");
+    assert!(stdout.contains(model::BLOB_SHA256), "{stdout}");
+    assert!(stdout.contains(model::MODEL_SHA256), "{stdout}");
+    assert!(stdout.contains("self-test        passed"), "{stdout}");
+    let ops = stdout
+        .lines()
+        .find(|l| l.starts_with("operators"))
+        .expect("an operators line");
+    assert!(
+        ops.contains("int8/integer") && ops.contains("float"),
+        "{ops}"
+    );
+}
+
+#[test]
+fn classify_embedded_uses_the_model_built_into_the_binary() {
+    let img = common::data("fmnist/bag.png");
+    let out = incept(&[&"classify", &"embedded", &img, &"-k", &"1"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("1. Bag"), "{stdout}");
+}
+
+fn firmware(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_incept-fw"));
+    for a in args {
+        cmd.arg(a);
+    }
+    cmd.output().expect("incept-fw runs")
+}
+
+#[test]
+fn the_firmware_boots_then_classifies_and_reports_unreadable_images_without_stopping() {
+    let missing = Path::new("no/such/image.png");
+    let out = firmware(&[&missing, &common::data("fmnist/sneaker.png")]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with("booted ") && stdout.contains("self-test passed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("sneaker.png: Sneaker"), "{stdout}");
+    assert!(stderr.contains("no/such/image.png"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

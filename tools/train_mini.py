@@ -297,6 +297,13 @@ dataset = "Fashion-MNIST t10k (never trained on)"
 images = {len(xte)}
 top1 = {top1:.4f}
 command = "python3 tools/train_mini.py (onnxruntime {ort.__version__}, fp32)"
+
+[calibration]
+# What build.rs calibrates the embedded int8 model on (committed Fashion-MNIST training images).
+data = "../../tests/data/fmnist-v3/calib-200-images-idx3-ubyte.gz"
+images = 200
+method = "percentile"
+selftest = 0
 '''
     with open(os.path.join(OUT, "manifest.toml"), "w") as f:
         f.write(manifest)

@@ -258,6 +258,13 @@ dataset = "Fashion-MNIST t10k, first {args.test} images (never trained on), 28x2
 images = {args.test}
 top1 = {top1:.4f}
 command = "python3 tools/train_v3_head.py (onnxruntime {ort.__version__}, fp32)"
+
+[calibration]
+# What build.rs calibrates the embedded int8 model on (committed Fashion-MNIST training images).
+data = "../../tests/data/fmnist-v3/calib-200-images-idx3-ubyte.gz"
+images = 200
+method = "percentile"
+selftest = 0
 '''
     with open(os.path.join(OUT, "manifest.toml"), "w") as f:
         f.write(manifest)

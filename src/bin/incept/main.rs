@@ -13,6 +13,7 @@ use inception_edge::decode::RgbImage;
 use inception_edge::manifest::{Manifest, OutputKind};
 use inception_edge::{Classifier, Engine};
 
+mod info;
 mod progress;
 mod quantize;
 
@@ -50,6 +51,9 @@ enum Command {
     /// operation left is the final dequantization. Prints a report: per-layer SQNR and the
     /// top-1 agreement with fp32 on the calibration set.
     Quantize(QuantizeArgs),
+    /// Show the model embedded in this binary at build time (manifest, checksums, calibration,
+    /// operators int8 vs float) and run its boot self-test; exits 1 if the self-test fails.
+    Info,
 }
 
 #[derive(clap::Args, Debug)]
@@ -89,8 +93,9 @@ struct QuantizeArgs {
 
 #[derive(clap::Args, Debug)]
 struct ClassifyArgs {
-    /// The model: an ONNX file, an int8 NNEF file from `incept quantize`, or a model
-    /// manifest (`manifest.toml`).
+    /// The model: an ONNX file, an int8 NNEF file from `incept quantize`, a model manifest
+    /// (`manifest.toml`), or `embedded` for the int8 model built into this binary (booted
+    /// with its self-test; see `incept info`).
     model: PathBuf,
     /// Images to classify.
     #[arg(required = true)]
@@ -159,6 +164,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Classify(args) => classify(args),
         Command::Quantize(args) => quantize::run(args),
+        Command::Info => info::run(),
     };
     match result {
         Ok(code) => code,
@@ -193,7 +199,13 @@ fn find_manifest(model: &Path, args: &PreArgs) -> anyhow::Result<Option<(PathBuf
     Ok(None)
 }
 
+/// The `model` argument that names the embedded model.
+const EMBEDDED: &str = "embedded";
+
 fn load(model: &Path, args: &PreArgs) -> anyhow::Result<Classifier> {
+    if model == Path::new(EMBEDDED) && !model.exists() {
+        return Ok(Classifier::embedded()?);
+    }
     if let Some((path, _)) = find_manifest(model, args)? {
         if model.extension().is_some_and(|e| e == "toml") {
             return Ok(Classifier::from_manifest(&path)?);

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use inception_edge_core::{Frame, PixelFormat};
 
 use crate::decode::RgbImage;
-use crate::error::{read_file, Error, Result};
+use crate::error::{AssetError as Error, Result};
+use crate::read_file;
 
 /// An ordered set of images.
 #[derive(Debug, Clone)]

@@ -22,6 +22,12 @@
 //! # fill = 0                   (letterbox only)
 //!
 //! labels = ["T-shirt/top", "Trouser"]
+//!
+//! [calibration]                # what build.rs calibrates the int8 model on (optional)
+//! data = "../../tests/data/fmnist-v3/calib-200-images-idx3-ubyte.gz"   # dir or IDX file
+//! images = 200                 # how many of them (default: all)
+//! method = "percentile"        # minmax | percentile[:P] | entropy | mse
+//! selftest = 0                 # which image is the embedded golden self-test input
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -30,7 +36,7 @@ use inception_edge_core::preprocess::{Channels, Fit, Layout, Normalize, Preproce
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use crate::error::{AssetError as Error, Result};
 
 /// A parsed model manifest.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -45,6 +51,27 @@ pub struct Manifest {
     /// Accuracy measured on held-out data, if any.
     #[serde(default)]
     pub accuracy: Option<Accuracy>,
+    /// How to calibrate the int8 model, if it can be embedded.
+    #[serde(default)]
+    pub calibration: Option<CalibrationSpec>,
+}
+
+/// The `[calibration]` table: the committed images the int8 model is calibrated on when a
+/// build embeds it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrationSpec {
+    /// A directory of PNG/JPEG files or an IDX image file, relative to the manifest.
+    pub data: PathBuf,
+    /// How many images to use (the first ones); all when absent.
+    #[serde(default)]
+    pub images: Option<usize>,
+    /// The activation-range method, as `incept quantize --method` takes it.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Index of the image that becomes the golden self-test input.
+    #[serde(default)]
+    pub selftest: usize,
 }
 
 /// The `[model]` table.
@@ -217,7 +244,7 @@ impl Manifest {
     /// [`Manifest::verify_model`]).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = crate::error::read_file(path)?;
+        let bytes = crate::read_file(path)?;
         let text = String::from_utf8(bytes).map_err(|_| Error::Manifest {
             path: path.to_owned(),
             reason: "not UTF-8 text".into(),
@@ -239,6 +266,17 @@ impl Manifest {
             return Err("`model.sha256` must be 64 hex digits".into());
         }
         Ok(m)
+    }
+
+    /// The calibration data's path, given the manifest's own path.
+    pub fn calibration_path(&self, manifest_path: &Path) -> Option<PathBuf> {
+        let c = self.calibration.as_ref()?;
+        Some(
+            manifest_path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(&c.data),
+        )
     }
 
     /// The model file's path, given the manifest's own path.

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use inception_edge_core::{Frame, PixelFormat};
 
-use crate::error::{read_file, Error, Result};
+use crate::error::{AssetError as Error, Result};
+use crate::read_file;
 
 /// A decoded image, 8-bit RGB, owning its pixels.
 #[derive(Debug, Clone, PartialEq, Eq)]
