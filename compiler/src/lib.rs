@@ -33,7 +33,7 @@ pub use import::FloatModel;
 pub use inception_edge_ops::{
     PROP_COMPILER, PROP_INPUT_SCALE, PROP_INPUT_ZERO_POINT, PROP_METHOD, PROP_PER_CHANNEL,
 };
-pub use nnef::{from_nnef_bytes, to_nnef_bytes};
+pub use nnef::{from_nnef_bytes, to_nnef_bytes, to_nnef_tar};
 pub use prequant::{import_prequantized, is_prequantized};
 pub use quantize::{compile, quantize_weights, Int8Model, Layer, Options};
 pub use report::{argmax, cosine, layer_quality, quantize_input, Agreement, LayerQuality};

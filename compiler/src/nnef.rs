@@ -21,6 +21,14 @@ pub fn to_nnef_bytes(model: &TypedModel) -> Result<Vec<u8>> {
         .map_err(|e| CompileError::Tract(format!("gzip: {e}")))
 }
 
+/// Serializes a model to an uncompressed NNEF tar: larger than [`to_nnef_bytes`] (int8
+/// weights compress by only ~17 %) but it loads without a gunzip pass — what a firmware
+/// embeds for a fast cold start. Deterministic like [`to_nnef_bytes`].
+pub fn to_nnef_tar(model: &TypedModel) -> Result<Vec<u8>> {
+    let nnef = inception_edge_ops::nnef();
+    Ok(nnef.write_to_tar_with_config(model, Vec::new(), false, true)?)
+}
+
 /// Reads a model written by [`to_nnef_bytes`] (or any NNEF tar/tgz using the
 /// `inception_edge` extension); `origin` names it in errors.
 pub fn from_nnef_bytes(bytes: &[u8], origin: &str) -> Result<TypedModel> {

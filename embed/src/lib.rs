@@ -22,7 +22,7 @@ use tract_core::internal::*;
 
 use inception_edge_assets::AssetError;
 use inception_edge_compiler::{
-    compile, from_nnef_bytes, to_nnef_bytes, Calibrator, CompileError, FloatModel, Method, Options,
+    compile, from_nnef_bytes, to_nnef_tar, Calibrator, CompileError, FloatModel, Method, Options,
     PROP_INPUT_SCALE, PROP_INPUT_ZERO_POINT,
 };
 
@@ -118,7 +118,7 @@ pub fn select(models_dir: &Path, requested: Option<&str>) -> Result<PathBuf> {
 pub struct Embedded {
     /// The model's name.
     pub name: String,
-    /// The int8 NNEF blob (a gzipped tar, see [`to_nnef_bytes`]).
+    /// The int8 NNEF blob (a decluttered graph in an uncompressed tar, see [`to_nnef_tar`]).
     pub blob: Vec<u8>,
     /// Rust source of the constants module; it includes the blob from
     /// `concat!(env!("OUT_DIR"), "/", BLOB_FILE)`.
@@ -130,7 +130,7 @@ pub struct Embedded {
 }
 
 /// The file name the blob is written to in `OUT_DIR`.
-pub const BLOB_FILE: &str = "model.int8.nnef.tgz";
+pub const BLOB_FILE: &str = "model.int8.nnef.tar";
 
 fn embed_err(path: &Path, reason: impl Into<String>) -> EmbedError {
     EmbedError::Invalid {
@@ -230,7 +230,9 @@ pub fn embed(manifest_path: &Path) -> Result<Embedded> {
         ..Options::default()
     };
     let int8 = compile(&float, &calibrator.finish()?, &options)?;
-    let blob = to_nnef_bytes(&int8.model)?;
+    // Decluttered on the host (architecture-independent) and stored as a plain tar, so the
+    // firmware's boot skips both gunzip and most of tract's declutter pass.
+    let blob = to_nnef_tar(&int8.model.clone().into_decluttered()?)?;
 
     // The golden self-test: the reloaded blob, run as the runtime runs it.
     let (frame_bytes, frame_w, frame_h, frame_format) = set.with_frame(spec.selftest, |f| {
@@ -338,7 +340,7 @@ fn module_source(f: &ModuleFacts<'_>) -> String {
         "/// Size of the embedded blob in bytes.\npub const BLOB_LEN: usize = {};",
         f.blob.len()
     );
-    let _ = writeln!(s, "/// The int8 NNEF blob (gzipped tar).\npub static BLOB: &[u8] = include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{BLOB_FILE}\"));");
+    let _ = writeln!(s, "/// The int8 NNEF blob (uncompressed tar).\npub static BLOB: &[u8] = include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{BLOB_FILE}\"));");
     let _ = writeln!(
         s,
         "/// The model's manifest, verbatim.\npub const MANIFEST: &str = {:?};",
