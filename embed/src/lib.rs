@@ -155,18 +155,16 @@ pub fn embed(manifest_path: &Path) -> Result<Embedded> {
             ),
         )
     })?;
-    let got = sha256_hex(&model_bytes);
-    if got != m.model.sha256.to_ascii_lowercase() {
-        return Err(embed_err(
+    m.verify_model(&model_bytes, &model_path).map_err(|e| {
+        embed_err(
             &model_path,
             format!(
-                "sha256 is {got} but {} says {}: restore the committed file, or if the \
-                 model changed on purpose, update `model.sha256` in the manifest",
-                manifest_path.display(),
-                m.model.sha256
+                "{e}; restore the committed file, or if the model changed on purpose, update \
+                 `model.sha256` in {}",
+                manifest_path.display()
             ),
-        ));
-    }
+        )
+    })?;
     let spec = m.calibration.clone().ok_or_else(|| {
         embed_err(
             manifest_path,
@@ -269,6 +267,7 @@ pub fn embed(manifest_path: &Path) -> Result<Embedded> {
         ));
     }
 
+    let blob_sha256 = sha256_hex(&blob);
     let summary =
         format!(
         "{}: int8 ({options_method}, {weights} weights) calibrated on {count} images of {calib}; \
@@ -278,7 +277,7 @@ pub fn embed(manifest_path: &Path) -> Result<Embedded> {
         weights = if options.per_channel { "per-channel" } else { "per-tensor" },
         calib = calib_path.display(),
         size = blob.len(),
-        blob_sha = sha256_hex(&blob),
+        blob_sha = blob_sha256,
     );
     let module = module_source(&ModuleFacts {
         manifest: &m,
@@ -286,7 +285,8 @@ pub fn embed(manifest_path: &Path) -> Result<Embedded> {
         pre: &pre,
         q,
         calibration: format!("{count} images of {}, method {method}", spec.data.display()),
-        blob: &blob,
+        blob_len: blob.len(),
+        blob_sha256: &blob_sha256,
         selftest_source: format!("image {} of {}", spec.selftest, spec.data.display()),
         frame: (&frame_bytes, frame_w, frame_h, frame_format),
         logits: &logits,
@@ -306,7 +306,8 @@ struct ModuleFacts<'a> {
     pre: &'a Preprocess,
     q: QuantParams,
     calibration: String,
-    blob: &'a [u8],
+    blob_len: usize,
+    blob_sha256: &'a str,
     selftest_source: String,
     frame: (&'a [u8], usize, usize, inception_edge_core::PixelFormat),
     logits: &'a [f32],
@@ -333,12 +334,12 @@ fn module_source(f: &ModuleFacts<'_>) -> String {
     let _ = writeln!(
         s,
         "/// sha256 of the embedded int8 NNEF blob.\npub const BLOB_SHA256: &str = {:?};",
-        sha256_hex(f.blob)
+        f.blob_sha256
     );
     let _ = writeln!(
         s,
         "/// Size of the embedded blob in bytes.\npub const BLOB_LEN: usize = {};",
-        f.blob.len()
+        f.blob_len
     );
     let _ = writeln!(s, "/// The int8 NNEF blob (uncompressed tar).\npub static BLOB: &[u8] = include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{BLOB_FILE}\"));");
     let _ = writeln!(
