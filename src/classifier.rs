@@ -23,8 +23,9 @@ pub struct Classification {
     pub inference: Duration,
 }
 
-/// A model with its preprocessing and labels; reuses its buffers across frames.
-#[derive(Debug)]
+/// A model with its preprocessing and labels; reuses its buffers across frames. Clones share
+/// the optimized model (see [`Engine`]).
+#[derive(Debug, Clone)]
 pub struct Classifier {
     engine: Engine,
     pre: Preprocess,
@@ -145,6 +146,11 @@ impl Classifier {
     /// recent [`Classifier::classify`] call; empty before the first.
     pub fn logits(&self) -> &[f32] {
         &self.logits
+    }
+
+    /// The class names (empty when the model has none).
+    pub fn labels(&self) -> &[String] {
+        &self.labels
     }
 
     /// The name of `class`, or `class N` when there is no label.

@@ -22,7 +22,10 @@ pub enum InputKind {
 ///
 /// The plan's state (its scratch buffers) is kept between calls to [`Engine::run`], so a
 /// camera loop allocates only the input and output tensors per frame.
-#[derive(Debug)]
+///
+/// Cloning is cheap: the optimized plan is shared, only the scratch state is copied, so each
+/// thread can run its own clone.
+#[derive(Debug, Clone)]
 pub struct Engine {
     state: TypedSimpleState,
     input_kind: InputKind,

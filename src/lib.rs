@@ -11,6 +11,8 @@ pub use inception_edge_assets::manifest;
 pub mod embedded;
 pub mod engine;
 pub mod error;
+#[cfg(feature = "eval")]
+pub mod eval;
 
 pub use classifier::{Classification, Classifier};
 pub use engine::Engine;

@@ -1,5 +1,6 @@
 //! Accuracy regression: the bundled model through tract on the whole Fashion-MNIST test set
-//! reproduces the top-1 accuracy its manifest records (measured with onnxruntime).
+//! reproduces the top-1 accuracy its manifest records (measured with onnxruntime), and the
+//! committed thresholds file `tests/accuracy.toml` holds (fp32 and int8, golden top-k).
 
 mod common;
 
@@ -34,5 +35,45 @@ fn tract_reproduces_the_manifest_accuracy_on_fashion_mnist_test() {
     assert!(
         top1 >= 0.85,
         "the bundled model should be a usable classifier: {top1}"
+    );
+}
+
+/// The committed thresholds file: every suite (Inception-v3 fp32 and the embedded int8 on 500
+/// fixtures, the mini model fp32 and int8 on 1,000; golden top-k on the photos) keeps its
+/// baseline. This is what `incept eval --check tests/accuracy.toml` runs.
+#[test]
+fn the_committed_accuracy_thresholds_hold() {
+    use inception_edge::eval::suite::SuiteFile;
+    use inception_edge::eval::Options;
+    let file = SuiteFile::open(common::root().join("tests/accuracy.toml")).unwrap();
+    assert!(
+        file.suites().iter().all(|s| s.baseline.is_some()),
+        "every suite has a blessed baseline"
+    );
+    let runs = file.run(&Options::default(), &|_, _, _| {}).unwrap();
+    let check = file.check(&runs);
+    println!("{}", check.render());
+    assert!(check.passed(), "{}", check.render());
+    // the suites really ran what they claim
+    let v3 = &runs[0].report;
+    assert_eq!(v3.images, 500);
+    assert_eq!(
+        v3.variants
+            .iter()
+            .map(|v| v.name.as_str())
+            .collect::<Vec<_>>(),
+        ["fp32", "int8"]
+    );
+    assert!(v3.variants[1].origin.starts_with("embedded"));
+    let golden = runs[0].golden.as_ref().expect("photos ran");
+    assert_eq!(golden.results.len(), 6, "6 photos");
+    assert!(
+        check
+            .lines
+            .iter()
+            .filter(|l| l.metric.contains("top-5"))
+            .count()
+            >= 14,
+        "every photo's top-5 is checked for both variants"
     );
 }

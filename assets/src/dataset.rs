@@ -36,10 +36,43 @@ fn bad(path: &Path, reason: impl Into<String>) -> Error {
 }
 
 /// Whether `path` names a PNG or JPEG file.
-fn is_image_file(path: &Path) -> bool {
+pub fn is_image_file(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+}
+
+/// Reads a file, gunzipping it when it starts with the gzip magic.
+fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
+    let raw = read_file(path)?;
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return Ok(raw);
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&raw[..])
+        .read_to_end(&mut out)
+        .map_err(|e| bad(path, format!("bad gzip data: {e}")))?;
+    Ok(out)
+}
+
+/// Reads an IDX label file (magic `0x00000801`, one byte per label; `.gz` or not), as
+/// MNIST and Fashion-MNIST ship their labels.
+pub fn read_idx_labels(path: impl AsRef<Path>) -> Result<Vec<u8>> {
+    let path = path.as_ref();
+    let bytes = read_maybe_gzip(path)?;
+    let word = |i: usize| -> Option<usize> {
+        let b = bytes.get(4 * i..4 * i + 4)?;
+        Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    if word(0) != Some(0x0801) {
+        return Err(bad(path, "not an IDX label file (magic 0x00000801)"));
+    }
+    let n = word(1).ok_or_else(|| bad(path, "truncated IDX header"))?;
+    bytes
+        .get(8..)
+        .and_then(|rest| rest.get(..n))
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| bad(path, format!("IDX file holds fewer than {n} labels")))
 }
 
 impl ImageSet {
@@ -68,16 +101,7 @@ impl ImageSet {
     }
 
     fn idx(path: &Path) -> Result<Self> {
-        let raw = read_file(path)?;
-        let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(&raw[..])
-                .read_to_end(&mut out)
-                .map_err(|e| bad(path, format!("bad gzip data: {e}")))?;
-            out
-        } else {
-            raw
-        };
+        let bytes = read_maybe_gzip(path)?;
         let word = |i: usize| -> Option<usize> {
             let b = bytes.get(4 * i..4 * i + 4)?;
             Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)

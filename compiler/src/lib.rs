@@ -21,6 +21,7 @@
 mod calibrate;
 mod error;
 mod import;
+pub mod manifest;
 mod nnef;
 mod plan;
 mod prequant;

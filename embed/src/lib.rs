@@ -13,7 +13,6 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use inception_edge_assets::dataset::ImageSet;
 use inception_edge_assets::manifest::OutputKind;
 use inception_edge_assets::{read_file, sha256_hex, Manifest};
 use inception_edge_core::{Preprocess, QuantParams};
@@ -21,9 +20,9 @@ use serde::Deserialize;
 use tract_core::internal::*;
 
 use inception_edge_assets::AssetError;
+use inception_edge_compiler::manifest::{compile_manifest, ManifestBuild, ManifestError};
 use inception_edge_compiler::{
-    compile, from_nnef_bytes, to_nnef_tar, Calibrator, CompileError, FloatModel, Method, Options,
-    PROP_INPUT_SCALE, PROP_INPUT_ZERO_POINT,
+    from_nnef_bytes, CompileError, PROP_INPUT_SCALE, PROP_INPUT_ZERO_POINT,
 };
 
 /// Why a model cannot be embedded.
@@ -43,6 +42,16 @@ pub enum EmbedError {
     /// The int8 compiler failed.
     #[error(transparent)]
     Compile(#[from] CompileError),
+}
+
+impl From<ManifestError> for EmbedError {
+    fn from(e: ManifestError) -> Self {
+        match e {
+            ManifestError::Invalid { path, reason } => EmbedError::Invalid { path, reason },
+            ManifestError::Asset(e) => EmbedError::Asset(e),
+            ManifestError::Compile(e) => EmbedError::Compile(e),
+        }
+    }
 }
 
 impl From<tract_core::prelude::TractError> for EmbedError {
@@ -118,7 +127,7 @@ pub fn select(models_dir: &Path, requested: Option<&str>) -> Result<PathBuf> {
 pub struct Embedded {
     /// The model's name.
     pub name: String,
-    /// The int8 NNEF blob (a decluttered graph in an uncompressed tar, see [`to_nnef_tar`]).
+    /// The int8 NNEF blob (a decluttered graph in an uncompressed tar, see [`inception_edge_compiler::to_nnef_tar`]).
     pub blob: Vec<u8>,
     /// Rust source of the constants module; it includes the blob from
     /// `concat!(env!("OUT_DIR"), "/", BLOB_FILE)`.
@@ -141,96 +150,29 @@ fn embed_err(path: &Path, reason: impl Into<String>) -> EmbedError {
 
 /// Precompiles the model of the manifest at `manifest_path`; see the module docs.
 pub fn embed(manifest_path: &Path) -> Result<Embedded> {
-    let manifest_text = String::from_utf8(read_file(manifest_path)?)
-        .map_err(|_| embed_err(manifest_path, "not UTF-8 text"))?;
-    let m = Manifest::parse(&manifest_text).map_err(|r| embed_err(manifest_path, r))?;
-    let model_path = m.model_path(manifest_path);
-    let model_bytes = read_file(&model_path).map_err(|e| {
-        embed_err(
-            &model_path,
-            format!(
-                "{e}; the model file is not in the checkout (large models are committed with \
-                 the repository; restore it with `git checkout -- {}`)",
-                model_path.display()
-            ),
-        )
-    })?;
-    m.verify_model(&model_bytes, &model_path).map_err(|e| {
-        embed_err(
-            &model_path,
-            format!(
-                "{e}; restore the committed file, or if the model changed on purpose, update \
-                 `model.sha256` in {}",
-                manifest_path.display()
-            ),
-        )
-    })?;
-    let spec = m.calibration.clone().ok_or_else(|| {
-        embed_err(
-            manifest_path,
-            "no [calibration] table: a model is embedded only with committed calibration \
-             images (add `[calibration] data = \"…\"`)",
-        )
-    })?;
-    let method: Method = match &spec.method {
-        Some(s) => s.parse().map_err(|e: String| embed_err(manifest_path, e))?,
-        None => Options::default().method,
-    };
-    let pre = m
-        .input
-        .preprocess()
-        .map_err(|r| embed_err(manifest_path, r))?;
-    let calib_path = m
-        .calibration_path(manifest_path)
-        .expect("the calibration table was checked above");
-
-    // Fixed batch-1 graph with the manifest's geometry.
-    let float = FloatModel::from_onnx_bytes(&model_bytes, &model_path.display().to_string(), None)?;
-    let shape = float.input_shape();
-    if shape != pre.shape() {
-        return Err(embed_err(
-            manifest_path,
-            format!(
-                "the model's input is {shape:?} but the manifest's [input] gives {:?}",
-                pre.shape()
-            ),
-        ));
-    }
-
-    // Calibrate on the committed images.
-    let set = ImageSet::open(&calib_path)?;
-    let count = spec.images.unwrap_or(set.len());
-    if count == 0 || count > set.len() {
-        return Err(embed_err(
-            manifest_path,
-            format!(
-                "[calibration] images = {count} but {} holds {}",
-                calib_path.display(),
-                set.len()
-            ),
-        ));
-    }
+    let ManifestBuild {
+        manifest: m,
+        manifest_text,
+        model_path,
+        calib_path,
+        calib_set: set,
+        count,
+        pre,
+        options,
+        blob,
+    } = compile_manifest(manifest_path)?;
+    let method = options.method;
+    let shape = pre.shape();
+    let spec = m
+        .calibration
+        .clone()
+        .ok_or_else(|| embed_err(manifest_path, "no [calibration] table"))?;
     if spec.selftest >= set.len() {
         return Err(embed_err(
             manifest_path,
             format!("[calibration] selftest = {} is out of range", spec.selftest),
         ));
     }
-    let mut calibrator = Calibrator::new(&float)?;
-    let mut input = vec![0f32; shape.iter().product()];
-    for i in 0..count {
-        set.with_frame(i, |f| pre.run_f32(f, &mut input))?
-            .map_err(|e| embed_err(&calib_path, format!("image {i}: {e}")))?;
-        calibrator.observe(&input)?;
-    }
-    let options = Options {
-        method,
-        ..Options::default()
-    };
-    let int8 = compile(&float, &calibrator.finish()?, &options)?;
-    // Decluttered on the host (architecture-independent) and stored as a plain tar, so the
-    // firmware's boot skips both gunzip and most of tract's declutter pass.
-    let blob = to_nnef_tar(&int8.model.clone().into_decluttered()?)?;
 
     // The golden self-test: the reloaded blob, run as the runtime runs it.
     let (frame_bytes, frame_w, frame_h, frame_format) = set.with_frame(spec.selftest, |f| {

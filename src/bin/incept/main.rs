@@ -13,6 +13,7 @@ use inception_edge::decode::RgbImage;
 use inception_edge::manifest::{Manifest, OutputKind};
 use inception_edge::{Classifier, Engine};
 
+mod eval;
 mod info;
 mod progress;
 mod quantize;
@@ -54,6 +55,10 @@ enum Command {
     /// Show the model embedded in this binary at build time (manifest, checksums, calibration,
     /// operators int8 vs float) and run its boot self-test; exits 1 if the self-test fails.
     Info,
+    /// Measure accuracy on labelled images: top-1/top-k per variant (fp32, int8), their
+    /// agreement, per-class accuracy, confusion matrices, worst images, latency; markdown,
+    /// JSON and PNG plots. `--check FILE` fails on a regression against committed baselines.
+    Eval(eval::EvalArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -165,6 +170,7 @@ fn main() -> ExitCode {
         Command::Classify(args) => classify(args),
         Command::Quantize(args) => quantize::run(args),
         Command::Info => info::run(),
+        Command::Eval(args) => eval::run(args),
     };
     match result {
         Ok(code) => code,
