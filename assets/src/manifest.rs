@@ -255,6 +255,25 @@ impl Manifest {
         })
     }
 
+    /// The manifest of a model file: `model` itself when it is a `.toml` manifest, else the
+    /// `manifest.toml` beside it when that names this file; `None` when there is none.
+    pub fn for_model(model: &Path) -> Result<Option<(PathBuf, Self)>> {
+        if model.extension().is_some_and(|e| e == "toml") {
+            return Ok(Some((model.to_owned(), Self::from_file(model)?)));
+        }
+        let beside = model
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("manifest.toml");
+        if beside.is_file() {
+            let m = Self::from_file(&beside)?;
+            if model.file_name() == m.model.file.file_name() {
+                return Ok(Some((beside, m)));
+            }
+        }
+        Ok(None)
+    }
+
     /// Parses and checks manifest text.
     pub fn parse(text: &str) -> Result<Self, String> {
         let m: Manifest = toml::from_str(text).map_err(|e| e.to_string())?;

@@ -19,46 +19,13 @@ use inception_edge_core::{Preprocess, QuantParams};
 use serde::Deserialize;
 use tract_core::internal::*;
 
-use inception_edge_assets::AssetError;
-use inception_edge_compiler::manifest::{compile_manifest, ManifestBuild, ManifestError};
-use inception_edge_compiler::{
-    from_nnef_bytes, CompileError, PROP_INPUT_SCALE, PROP_INPUT_ZERO_POINT,
-};
+use inception_edge_compiler::manifest::{compile_manifest, ManifestBuild};
+use inception_edge_compiler::{from_nnef_bytes, PROP_INPUT_SCALE, PROP_INPUT_ZERO_POINT};
 
-/// Why a model cannot be embedded.
-#[derive(Debug, thiserror::Error)]
-pub enum EmbedError {
-    /// The index, the manifest, the model's checksum or the calibration table is wrong.
-    #[error("{}: {reason}", path.display())]
-    Invalid {
-        /// The file at fault.
-        path: PathBuf,
-        /// What is wrong and how to fix it.
-        reason: String,
-    },
-    /// A model asset (manifest, model file, image) could not be read.
-    #[error(transparent)]
-    Asset(#[from] AssetError),
-    /// The int8 compiler failed.
-    #[error(transparent)]
-    Compile(#[from] CompileError),
-}
-
-impl From<ManifestError> for EmbedError {
-    fn from(e: ManifestError) -> Self {
-        match e {
-            ManifestError::Invalid { path, reason } => EmbedError::Invalid { path, reason },
-            ManifestError::Asset(e) => EmbedError::Asset(e),
-            ManifestError::Compile(e) => EmbedError::Compile(e),
-        }
-    }
-}
-
-impl From<tract_core::prelude::TractError> for EmbedError {
-    fn from(e: tract_core::prelude::TractError) -> Self {
-        EmbedError::Compile(e.into())
-    }
-}
+/// Why a model cannot be embedded: the manifest, checksum or calibration table is wrong
+/// ([`EmbedError::Invalid`], naming the file and the fix), an asset cannot be read, or the int8
+/// compiler failed. The same error as compiling a manifest's model anywhere else.
+pub use inception_edge_compiler::manifest::ManifestError as EmbedError;
 
 /// Shorthand for results with [`EmbedError`].
 pub type Result<T, E = EmbedError> = std::result::Result<T, E>;

@@ -94,25 +94,6 @@ pub const VARIANTS: [&str; 2] = ["fp32", "int8"];
 /// The `model` argument naming the int8 model embedded in this binary.
 pub const EMBEDDED: &str = "embedded";
 
-/// The ONNX model and manifest `model` designates: a manifest, or an ONNX file with a
-/// `manifest.toml` beside it that names it.
-fn manifest_for(model: &Path) -> Result<Option<PathBuf>, EvalError> {
-    if model.extension().is_some_and(|e| e == "toml") {
-        return Ok(Some(model.to_owned()));
-    }
-    let beside = model
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join("manifest.toml");
-    if beside.is_file() {
-        let m = Manifest::from_file(&beside)?;
-        if model.file_name() == m.model.file.file_name() {
-            return Ok(Some(beside));
-        }
-    }
-    Ok(None)
-}
-
 /// Loads the requested variants of a model:
 ///
 /// - a manifest (or the ONNX file it names): `fp32` is its ONNX model, `int8` the model
@@ -177,7 +158,7 @@ pub fn load_variants_with(
     }
     let manifest = match manifest {
         Some(m) => Some(m.to_owned()),
-        None => manifest_for(model)?,
+        None => Manifest::for_model(model)?.map(|(p, _)| p),
     };
     let manifest = manifest.ok_or_else(|| {
         EvalError::Usage(format!(

@@ -189,20 +189,7 @@ fn find_manifest(model: &Path, args: &PreArgs) -> anyhow::Result<Option<(PathBuf
     if let Some(p) = &args.manifest {
         return Ok(Some((p.clone(), Manifest::from_file(p)?)));
     }
-    if model.extension().is_some_and(|e| e == "toml") {
-        return Ok(Some((model.to_owned(), Manifest::from_file(model)?)));
-    }
-    let beside = model
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join("manifest.toml");
-    if beside.is_file() {
-        let m = Manifest::from_file(&beside)?;
-        if model.file_name() == m.model.file.file_name() {
-            return Ok(Some((beside, m)));
-        }
-    }
-    Ok(None)
+    Ok(Manifest::for_model(model)?)
 }
 
 /// The `model` argument that names the embedded model.
