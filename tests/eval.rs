@@ -364,3 +364,42 @@ fn the_cli_names_a_missing_dataset_and_unknown_labels() {
     let err = text(&out.stderr);
     assert!(err.contains("Hat") && err.contains("Ankle boot"), "{err}");
 }
+
+#[test]
+fn an_unlabelled_folder_gets_predictions_and_agreement_but_no_accuracy() {
+    let out = incept(&[
+        &"eval",
+        &"--model",
+        &common::mini_manifest(),
+        &"--data",
+        &common::data("fmnist"),
+        &"--compare",
+        &"fp32,int8",
+    ]);
+    let md = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        md.contains("— (no labels)") && md.contains("## Predictions (top-1)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| bag.png | Bag (") && md.contains("## Agreement"),
+        "{md}"
+    );
+    assert!(!md.contains("Per-class"), "{md}");
+}
+
+#[test]
+fn an_onnx_file_without_manifest_is_evaluated_with_class_indices() {
+    let dir = tempfile::tempdir().unwrap();
+    let onnx = dir.path().join("model.onnx");
+    std::fs::copy(common::mini_model(), &onnx).unwrap();
+    let variants = load_variants(&onnx, &["fp32"]).unwrap();
+    let mut data = Dataset::open(fixtures()).unwrap();
+    data.limit(100);
+    let report = evaluate(&data, &variants, &opts(), &|_, _| {}).unwrap();
+    assert_eq!(report.classes[9], "class 9");
+    assert!(report.variants[0].top1 > 0.8, "{}", report.variants[0].top1);
+    let err = load_variants(&onnx, &["fp32", "int8"]).unwrap_err();
+    assert!(err.to_string().contains("--manifest"), "{err}");
+}

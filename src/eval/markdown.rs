@@ -4,6 +4,9 @@ use std::fmt::Write as _;
 
 use super::Report;
 
+/// Images listed in the predictions table of an unlabelled set.
+const PREDICTIONS_SHOWN: usize = 200;
+
 fn pct(x: f64) -> String {
     format!("{:.2} %", 100.0 * x)
 }
@@ -31,15 +34,19 @@ impl Report {
         let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---|");
         for v in &self.variants {
             let l = &v.latency;
+            let (top1, topk) = if self.labelled {
+                (
+                    format!("{} ({})", pct(v.top1), v.correct_top1),
+                    format!("{} ({})", pct(v.topk), v.correct_topk),
+                )
+            } else {
+                ("— (no labels)".into(), "—".into())
+            };
+            let images = self.images - self.unreadable.len();
             let _ = writeln!(
                 s,
-                "| {} | {} | {} ({}) | {} ({}) | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} |",
+                "| {} | {images} | {top1} | {topk} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} |",
                 v.name,
-                v.evaluated,
-                pct(v.top1),
-                v.correct_top1,
-                pct(v.topk),
-                v.correct_topk,
                 l.mean,
                 l.p50,
                 l.p90,
@@ -77,7 +84,7 @@ impl Report {
                 }
             }
         }
-        if self.variants.iter().any(|v| v.evaluated > 0) {
+        if self.labelled && self.variants.iter().any(|v| v.evaluated > 0) {
             let _ = writeln!(s, "\n## Per-class top-1 accuracy\n");
             let _ = write!(s, "| class | images |");
             for v in &self.variants {
@@ -121,6 +128,40 @@ impl Report {
                         pct(f64::from(w.true_score))
                     );
                 }
+            }
+        }
+        if !self.labelled {
+            let shown = self.results.len().min(PREDICTIONS_SHOWN);
+            let _ = writeln!(s, "\n## Predictions (top-1)\n");
+            let _ = write!(s, "| image |");
+            for v in &self.variants {
+                let _ = write!(s, " {} |", v.name);
+            }
+            let _ = write!(s, "\n|---|");
+            for _ in &self.variants {
+                let _ = write!(s, "---|");
+            }
+            let _ = writeln!(s);
+            for r in &self.results[..shown] {
+                let _ = write!(s, "| {} |", r.name);
+                if r.error.is_some() {
+                    for _ in &self.variants {
+                        let _ = write!(s, " unreadable |");
+                    }
+                }
+                for p in &r.predictions {
+                    let (c, score) = p.top.first().copied().unwrap_or((0, 0.0));
+                    let name = self.classes.get(usize::from(c)).map_or("?", String::as_str);
+                    let _ = write!(s, " {name} ({}) |", pct(f64::from(score)));
+                }
+                let _ = writeln!(s);
+            }
+            if shown < self.results.len() {
+                let _ = writeln!(
+                    s,
+                    "\n({} more in the JSON report)",
+                    self.results.len() - shown
+                );
             }
         }
         if !self.unreadable.is_empty() {

@@ -160,16 +160,52 @@ pub fn load_variants_with(
         Some(m) => Some(m.to_owned()),
         None => Manifest::for_model(model)?.map(|(p, _)| p),
     };
-    let manifest = manifest.ok_or_else(|| {
-        EvalError::Usage(format!(
-            "{}: no manifest.toml beside it names this model; give one with --manifest (preprocessing, labels and calibration come from it)",
-            model.display()
-        ))
-    })?;
-    for &n in names {
-        out.push(manifest_variant(n, &manifest)?);
+    let Some(manifest) = manifest else {
+        return bare_onnx(model, names);
+    };
+    let named = Manifest::from_file(&manifest)?.model_path(&manifest);
+    let is_toml = model.extension().is_some_and(|e| e == "toml");
+    if is_toml || named.canonicalize().ok() == model.canonicalize().ok() {
+        for &n in names {
+            out.push(manifest_variant(n, &manifest)?);
+        }
+        return Ok(out);
     }
-    Ok(out)
+    // another ONNX file with this manifest's preprocessing and labels
+    if names != ["fp32"] {
+        return Err(EvalError::Usage(format!(
+            "{} is not the model {} names: only `fp32` can be evaluated (compile it with `incept quantize` and evaluate the NNEF file as int8)",
+            model.display(),
+            manifest.display()
+        )));
+    }
+    Ok(vec![Variant {
+        name: "fp32".into(),
+        origin: format!(
+            "{} (ONNX, tract fp32; {})",
+            model.display(),
+            manifest.display()
+        ),
+        classifier: Classifier::from_manifest_and_model(&manifest, model)?,
+    }])
+}
+
+/// An ONNX file without a manifest: fp32, the default preprocessing for its input shape
+/// (see [`crate::classifier::preprocess_for_shape`]), classes by index.
+fn bare_onnx(model: &Path, names: &[&str]) -> Result<Vec<Variant>, EvalError> {
+    if names != ["fp32"] {
+        return Err(EvalError::Usage(format!(
+            "{}: no manifest.toml beside it names this model, so only `fp32` can be evaluated (int8 is calibrated as the manifest's [calibration] says; give one with --manifest)",
+            model.display()
+        )));
+    }
+    let engine = crate::Engine::from_file(model)?;
+    let pre = crate::classifier::preprocess_for_shape(engine.input_shape())?;
+    Ok(vec![Variant {
+        name: "fp32".into(),
+        origin: format!("{} (ONNX, tract fp32, no manifest)", model.display()),
+        classifier: Classifier::new(engine, pre, Vec::new(), Default::default())?,
+    }])
 }
 
 pub(crate) fn manifest_variant(name: &str, manifest: &Path) -> Result<Variant, EvalError> {

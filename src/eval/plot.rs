@@ -240,8 +240,12 @@ pub fn confusion(report: &Report, v: usize, dir: &Path) -> Result<PathBuf, EvalE
     Ok(path)
 }
 
-/// Writes every plot of `report` into `dir` (created if missing) and returns their paths.
+/// Writes every plot of `report` into `dir` (created if missing) and returns their paths;
+/// none for an unlabelled set (there is no accuracy to draw).
 pub fn all(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
+    if !report.labelled {
+        return Ok(Vec::new());
+    }
     std::fs::create_dir_all(dir).map_err(|x| draw_err(dir)(x.to_string()))?;
     let mut out = vec![per_class(report, dir)?];
     for v in 0..report.variants.len() {

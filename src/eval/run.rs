@@ -170,6 +170,8 @@ pub struct Report {
     pub images: usize,
     /// The k of top-k.
     pub top: usize,
+    /// Whether the images had labels (else only predictions and agreement mean anything).
+    pub labelled: bool,
     /// Class names.
     pub classes: Vec<String>,
     /// Per-variant results, in the order given.
@@ -450,6 +452,7 @@ fn summarize(
         data: data.origin().display().to_string(),
         images: data.len(),
         top,
+        labelled: data.is_labelled(),
         classes,
         variants: reports,
         agreement,
