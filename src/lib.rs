@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+#[cfg(feature = "camera")]
+pub mod camera;
 pub mod classifier;
 #[cfg(feature = "image")]
 pub use inception_edge_assets::dataset;

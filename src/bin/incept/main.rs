@@ -13,6 +13,7 @@ use inception_edge::decode::RgbImage;
 use inception_edge::manifest::{Manifest, OutputKind};
 use inception_edge::{Classifier, Engine};
 
+mod camera;
 mod eval;
 mod info;
 mod progress;
@@ -59,6 +60,11 @@ enum Command {
     /// agreement, per-class accuracy, confusion matrices, worst images, latency; markdown,
     /// JSON and PNG plots. `--check FILE` fails on a regression against committed baselines.
     Eval(eval::EvalArgs),
+    /// Run the classification loop on a frame source (test pattern, image replay): capture,
+    /// preprocess, classify and publish, pipelined on threads; a slow model drops the oldest
+    /// frame (counted), a bad frame or a lost source never stops the loop. Ctrl-C stops it
+    /// with a final summary.
+    Camera(camera::CameraArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -171,6 +177,7 @@ fn main() -> ExitCode {
         Command::Quantize(args) => quantize::run(args),
         Command::Info => info::run(),
         Command::Eval(args) => eval::run(args),
+        Command::Camera(args) => camera::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,349 @@
+//! The camera loop on host sources: accounting of every frame under injected faults, drops
+//! when inference is slower than the camera, slow sinks, and the `incept camera` command.
+
+mod common;
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use inception_edge::camera::sinks::JsonLines;
+use inception_edge::camera::sources::{Faulty, Replay, TestPattern};
+use inception_edge::camera::{self, Capture, LoopConfig, OwnedFrame, Record, Sink, Source};
+use inception_edge::core::PixelFormat;
+use inception_edge::Classifier;
+
+fn mini() -> Classifier {
+    Classifier::from_manifest(common::mini_manifest()).unwrap()
+}
+
+fn fixtures() -> Replay {
+    Replay::open(&common::data("fmnist"), 0.0, true, None).unwrap()
+}
+
+/// A sink that keeps every record in memory (shared with the test).
+#[derive(Clone, Default)]
+struct Collect(Arc<Mutex<Vec<Record>>>);
+
+impl Sink for Collect {
+    fn publish(&mut self, record: &Record) -> std::io::Result<()> {
+        self.0.lock().unwrap().push(record.clone());
+        Ok(())
+    }
+}
+
+/// A sink that takes its time.
+struct Slow(Duration);
+
+impl Sink for Slow {
+    fn publish(&mut self, _: &Record) -> std::io::Result<()> {
+        std::thread::sleep(self.0);
+        Ok(())
+    }
+}
+
+fn fast_retry() -> LoopConfig {
+    LoopConfig {
+        retry: Duration::ZERO,
+        retry_max: Duration::ZERO,
+        sink_queue: 1 << 16,
+        ..LoopConfig::default()
+    }
+}
+
+#[test]
+fn a_thousand_injected_faults_leave_every_frame_accounted_for() {
+    let mut source = Faulty::new(fixtures(), 0.5, 7, Duration::ZERO);
+    let faults = source.counts();
+    let collected = Collect::default();
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(collected.clone())];
+    // a queue long enough that nothing is dropped: every corrupt frame must surface as an
+    // error record (drops are covered below)
+    let config = LoopConfig {
+        max_frames: Some(2500),
+        queue: 4096,
+        ..fast_retry()
+    };
+    let stop = AtomicBool::new(false);
+    let summary = camera::run(
+        &mut source,
+        &mut mini(),
+        &mut sinks,
+        &config,
+        &stop,
+        &mut |_| {},
+    );
+    let s = &summary.stats;
+    let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    assert!(faults.total() >= 1000, "{} faults injected", faults.total());
+    assert_eq!(s.captured, 2500);
+    assert!(s.accounted(), "{s:?}");
+    assert_eq!(
+        s.errors,
+        n(&faults.corrupt_delivered) + n(&faults.corrupt_reported),
+        "{s:?}"
+    );
+    assert_eq!(s.disconnects, n(&faults.disconnects));
+    assert_eq!(s.timeouts, n(&faults.timeouts));
+    assert!(s.results > 0 && n(&faults.stalls) > 0);
+    assert_eq!(s.dropped, 0);
+    // the sink saw one record per frame, by kind
+    let records = collected.0.lock().unwrap();
+    assert_eq!(s.sink_skipped, 0);
+    assert_eq!(records.len() as u64, s.captured);
+    let count = |f: fn(&Record) -> bool| records.iter().filter(|r| f(r)).count() as u64;
+    assert_eq!(count(|r| matches!(r, Record::Result { .. })), s.results);
+    assert_eq!(count(|r| matches!(r, Record::Dropped { .. })), s.dropped);
+    assert_eq!(count(|r| matches!(r, Record::Error { .. })), s.errors);
+    let mut seqs: Vec<u64> = records
+        .iter()
+        .map(|r| match r {
+            Record::Result { seq, .. } | Record::Dropped { seq } | Record::Error { seq, .. } => {
+                *seq
+            }
+        })
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (0..2500).collect::<Vec<_>>(),
+        "each frame exactly once"
+    );
+}
+
+#[test]
+fn a_camera_faster_than_inference_drops_the_oldest_frames() {
+    // the fp32 mini model takes well under a millisecond; make inference the bottleneck by a
+    // source far faster than it (no pacing, tiny frames) and a queue of one
+    let mut source = TestPattern::new(8, 8, PixelFormat::Rgb888, 0.0);
+    let collected = Collect::default();
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(collected.clone())];
+    let config = LoopConfig {
+        queue: 1,
+        max_frames: Some(20_000),
+        ..fast_retry()
+    };
+    let stop = AtomicBool::new(false);
+    let summary = camera::run(
+        &mut source,
+        &mut mini(),
+        &mut sinks,
+        &config,
+        &stop,
+        &mut |_| {},
+    );
+    let s = &summary.stats;
+    assert!(s.accounted(), "{s:?}");
+    assert!(s.dropped > 0 && s.results > 0, "{s:?}");
+    // results come out in capture order
+    let records = collected.0.lock().unwrap();
+    let results: Vec<u64> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Result { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    assert!(results.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[test]
+fn a_slow_sink_skips_records_but_never_slows_the_loop() {
+    let mut source = fixtures();
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(Slow(Duration::from_millis(5)))];
+    let config = LoopConfig {
+        sink_queue: 4,
+        max_frames: Some(600),
+        ..fast_retry()
+    };
+    let stop = AtomicBool::new(false);
+    let summary = camera::run(
+        &mut source,
+        &mut mini(),
+        &mut sinks,
+        &config,
+        &stop,
+        &mut |_| {},
+    );
+    let s = &summary.stats;
+    assert!(s.accounted(), "{s:?}");
+    assert_eq!(s.captured, 600);
+    assert!(s.sink_skipped > 0, "{s:?}");
+    assert!(
+        summary.elapsed_s < 600.0 * 0.005,
+        "the loop waited for the sink: {} s",
+        summary.elapsed_s
+    );
+}
+
+/// A source that fails for good after a few frames, then says it ended.
+struct Vanishing {
+    inner: Replay,
+    left: u32,
+    errors: u32,
+}
+
+impl Source for Vanishing {
+    fn next(&mut self, buf: &mut OwnedFrame) -> Result<Capture, camera::SourceError> {
+        if self.left > 0 {
+            self.left -= 1;
+            return self.inner.next(buf);
+        }
+        if self.errors > 0 {
+            self.errors -= 1;
+            return Err(camera::SourceError::new(
+                inception_edge::core::camera::ErrorKind::Other,
+                "device error",
+            ));
+        }
+        Ok(Capture::End)
+    }
+    fn describe(&self) -> String {
+        "vanishing".into()
+    }
+}
+
+#[test]
+fn the_loop_ends_with_the_source_and_on_stop() {
+    let mut source = Vanishing {
+        inner: fixtures(),
+        left: 5,
+        errors: 3,
+    };
+    let stop = AtomicBool::new(false);
+    let summary = camera::run(
+        &mut source,
+        &mut mini(),
+        &mut [],
+        &fast_retry(),
+        &stop,
+        &mut |_| {},
+    );
+    assert_eq!(
+        (summary.stats.captured, summary.stats.source_errors),
+        (5, 3)
+    );
+    assert!(summary.stats.accounted());
+    // a stop already requested: nothing is captured
+    let stop = AtomicBool::new(true);
+    let summary = camera::run(
+        &mut fixtures(),
+        &mut mini(),
+        &mut [],
+        &fast_retry(),
+        &stop,
+        &mut |_| {},
+    );
+    assert_eq!(summary.stats.captured, 0);
+}
+
+#[test]
+fn json_lines_hold_one_parseable_record_per_frame() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let out = std::io::BufWriter::new(file.reopen().unwrap());
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(JsonLines::new(out))];
+    let config = LoopConfig {
+        max_frames: Some(30),
+        ..fast_retry()
+    };
+    let stop = AtomicBool::new(false);
+    let mut source = Replay::open(&common::data("fmnist"), 0.0, true, None).unwrap();
+    let summary = camera::run(
+        &mut source,
+        &mut mini(),
+        &mut sinks,
+        &config,
+        &stop,
+        &mut |_| {},
+    );
+    drop(sinks);
+    let text = std::fs::read_to_string(file.path()).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len() as u64, summary.stats.captured);
+    let first = lines.iter().find(|l| l["record"] == "result").unwrap();
+    assert_eq!(first["top"].as_array().unwrap().len(), 3);
+    let _ = std::io::stdout().flush();
+}
+
+#[test]
+fn a_replay_of_an_empty_or_missing_directory_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(Replay::open(dir.path(), 30.0, true, None).is_err());
+    assert!(Replay::open(&dir.path().join("missing"), 30.0, true, None).is_err());
+}
+
+#[test]
+fn test_patterns_are_valid_frames_in_both_formats() {
+    for format in [PixelFormat::Rgb888, PixelFormat::Yuyv] {
+        let mut p = TestPattern::new(64, 48, format, 0.0);
+        let mut buf = OwnedFrame::default();
+        for _ in 0..3 {
+            assert!(matches!(p.next(&mut buf).unwrap(), Capture::Frame));
+            let f = buf.frame().unwrap();
+            assert_eq!((f.width(), f.height(), f.format()), (64, 48, format));
+        }
+    }
+}
+
+#[test]
+fn incept_camera_runs_a_replay_and_prints_a_final_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_incept"))
+        .args(["camera", "--model"])
+        .arg(common::mini_manifest())
+        .arg("--source")
+        .arg(common::data("fmnist"))
+        .args([
+            "--fps",
+            "200",
+            "--frames",
+            "50",
+            "--faults",
+            "0.2",
+            "--summary",
+        ])
+        .arg(&summary)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("final:") && stderr.contains("frames 50 ="),
+        "{stderr}"
+    );
+    let s = common::read_json(&summary);
+    let st = &s["stats"];
+    let get = |k: &str| st[k].as_u64().unwrap();
+    assert_eq!(
+        get("captured"),
+        get("results") + get("dropped") + get("errors")
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("#0") || stdout.contains("error"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn incept_camera_refuses_an_unknown_source_or_sink() {
+    for args in [
+        vec!["camera", "--source", "test:axb"],
+        vec!["camera", "--source", "test:64x48", "--sink", "mqtt"],
+        vec!["camera", "--source", "/nonexistent/dir"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_incept"))
+            .args(&args)
+            .args(["--model"])
+            .arg(common::mini_manifest())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
+    }
+}
