@@ -43,6 +43,16 @@ impl Sink for Slow {
     }
 }
 
+/// Runs the loop with the small model until the source or a limit of `config` ends it.
+fn run_loop(
+    source: &mut dyn Source,
+    sinks: &mut [Box<dyn Sink>],
+    config: &LoopConfig,
+) -> camera::Summary {
+    let stop = AtomicBool::new(false);
+    camera::run(source, &mut mini(), sinks, config, &stop, &mut |_| {})
+}
+
 fn fast_retry() -> LoopConfig {
     LoopConfig {
         retry: Duration::ZERO,
@@ -65,15 +75,7 @@ fn a_thousand_injected_faults_leave_every_frame_accounted_for() {
         queue: 4096,
         ..fast_retry()
     };
-    let stop = AtomicBool::new(false);
-    let summary = camera::run(
-        &mut source,
-        &mut mini(),
-        &mut sinks,
-        &config,
-        &stop,
-        &mut |_| {},
-    );
+    let summary = run_loop(&mut source, &mut sinks, &config);
     let s = &summary.stats;
     let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     assert!(faults.total() >= 1000, "{} faults injected", faults.total());
@@ -124,15 +126,7 @@ fn a_camera_faster_than_inference_drops_the_oldest_frames() {
         max_frames: Some(20_000),
         ..fast_retry()
     };
-    let stop = AtomicBool::new(false);
-    let summary = camera::run(
-        &mut source,
-        &mut mini(),
-        &mut sinks,
-        &config,
-        &stop,
-        &mut |_| {},
-    );
+    let summary = run_loop(&mut source, &mut sinks, &config);
     let s = &summary.stats;
     assert!(s.accounted(), "{s:?}");
     assert!(s.dropped > 0 && s.results > 0, "{s:?}");
@@ -157,15 +151,7 @@ fn a_slow_sink_skips_records_but_never_slows_the_loop() {
         max_frames: Some(600),
         ..fast_retry()
     };
-    let stop = AtomicBool::new(false);
-    let summary = camera::run(
-        &mut source,
-        &mut mini(),
-        &mut sinks,
-        &config,
-        &stop,
-        &mut |_| {},
-    );
+    let summary = run_loop(&mut source, &mut sinks, &config);
     let s = &summary.stats;
     assert!(s.accounted(), "{s:?}");
     assert_eq!(s.captured, 600);
