@@ -320,15 +320,38 @@ impl<'a> Frame<'a> {
 /// BT.601 limited-range YUV to RGB in 8-bit fixed point.
 #[inline]
 pub fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
-    let c = 298 * (i32::from(y) - 16);
-    let d = i32::from(u) - 128;
-    let e = i32::from(v) - 128;
-    let clamp = |x: i32| ((x + 128) >> 8).clamp(0, 255) as u8;
-    [
-        clamp(c + 409 * e),
-        clamp(c - 100 * d - 208 * e),
-        clamp(c + 516 * d),
-    ]
+    Chroma::new(u, v).rgb(y)
+}
+
+/// The chroma terms of [`yuv_to_rgb`] for one (U, V) pair, to convert the lumas that share it
+/// (a YUYV macropixel, an NV12 2×2 block) without recomputing them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Chroma {
+    r: i32,
+    g: i32,
+    b: i32,
+}
+
+impl Chroma {
+    /// The terms of `u`, `v`.
+    #[inline(always)]
+    pub(crate) fn new(u: u8, v: u8) -> Self {
+        let d = i32::from(u) - 128;
+        let e = i32::from(v) - 128;
+        Chroma {
+            r: 409 * e,
+            g: -100 * d - 208 * e,
+            b: 516 * d,
+        }
+    }
+
+    /// RGB of luma `y` with these chroma terms.
+    #[inline(always)]
+    pub(crate) fn rgb(self, y: u8) -> [u8; 3] {
+        let c = 298 * (i32::from(y) - 16);
+        let clamp = |x: i32| ((x + 128) >> 8).clamp(0, 255) as u8;
+        [clamp(c + self.r), clamp(c + self.g), clamp(c + self.b)]
+    }
 }
 
 /// Little-endian RGB565 word to 8-bit RGB with exact rounding of each channel.

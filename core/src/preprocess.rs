@@ -18,7 +18,7 @@
 
 use core::fmt;
 
-use crate::frame::Frame;
+use crate::frame::{luma, yuv_to_rgb, Chroma, Frame, PixelFormat};
 use crate::quant::{QuantError, QuantInt, QuantParams};
 
 /// Resampling filter.
@@ -321,8 +321,296 @@ impl Preprocess {
         self.run(frame, out.len(), |i, x| out[i] = q.quantize(x))
     }
 
-    /// Shared driver: validates, maps geometry, resamples and hands `(index, x)` to `emit`.
+    /// Shared driver: validates, maps geometry, picks the pixel reader for the frame's format
+    /// once (so the per-pixel loop has no format dispatch) and hands `(index, x)` to `emit`.
     fn run(
+        &self,
+        frame: &Frame<'_>,
+        out_len: usize,
+        emit: impl FnMut(usize, f32),
+    ) -> Result<(), PreprocessError> {
+        if self.width == 0 || self.height == 0 {
+            return Err(PreprocessError::EmptyOutput);
+        }
+        let needed = self.output_len().ok_or(PreprocessError::TooLarge)?;
+        if out_len != needed {
+            return Err(PreprocessError::OutputSize {
+                needed,
+                got: out_len,
+            });
+        }
+        let affine = self
+            .normalize
+            .affine()
+            .ok_or(PreprocessError::InvalidNormalization)?;
+        let (d, stride) = (frame.data(), frame.stride());
+        match (self.channels, frame.format()) {
+            (Channels::Gray, PixelFormat::Gray8) => {
+                self.resample(frame, affine, GrayOf(Gray8 { d, stride }), emit)
+            }
+            (Channels::Gray, _) => self.resample(frame, affine, GrayOf(Any(frame)), emit),
+            (_, PixelFormat::Yuyv) => self.resample(frame, affine, Yuyv { d, stride }, emit),
+            (_, PixelFormat::Nv12) => {
+                let chroma = stride * frame.height();
+                self.resample(frame, affine, Nv12 { d, stride, chroma }, emit)
+            }
+            (_, PixelFormat::Rgb888) => self.resample(frame, affine, Rgb888 { d, stride }, emit),
+            _ => self.resample(frame, affine, Any(frame), emit),
+        }
+        Ok(())
+    }
+
+    /// The resampling loop for one pixel reader `fetch(x, y)` (frame coordinates).
+    #[inline(always)]
+    fn resample(
+        &self,
+        frame: &Frame<'_>,
+        affine: [(f32, f32); 3],
+        pixels: impl Pixels,
+        mut emit: impl FnMut(usize, f32),
+    ) {
+        let (src, dst) = self.mapping(frame.width(), frame.height());
+        let fill = match self.fit {
+            Fit::Letterbox { fill } => f32::from(fill),
+            _ => 0.0,
+        };
+        let nc = self.channels.count();
+        let plane = self.width * self.height;
+        // Output index of channel c at pixel p: p * pixel_step + c * channel_step.
+        let (pixel_step, channel_step) = match self.layout {
+            Layout::Nchw => (1, plane),
+            Layout::Nhwc => (nc, 1),
+        };
+        // Channel c of the output reads RGB index order[c].
+        let order = if self.channels == Channels::Bgr {
+            [2, 1, 0]
+        } else {
+            [0, 1, 2]
+        };
+        let fetch = |x: usize, y: usize| pixels.rgb(src.x + x, src.y + y);
+        let out = Writer {
+            width: self.width,
+            pixel_step,
+            channel_step,
+            nc,
+            order,
+            affine,
+        };
+        let mut put = |ox: usize, oy: usize, v: [f32; 3]| out.put(&mut emit, ox, oy, v);
+        for oy in 0..self.height {
+            let row_inside = oy >= dst.y && oy < dst.y + dst.h;
+            let dy = oy.wrapping_sub(dst.y);
+            let (y0, fy) = if row_inside && self.resize == Resize::Bilinear {
+                bilinear_coord(dy, src.h, dst.h)
+            } else {
+                (0, 0)
+            };
+            let y1 = (y0 + 1).min(src.h - 1);
+            let mut xs = BilinearAxis::new(src.w, dst.w);
+            for ox in 0..self.width {
+                let inside = row_inside && ox >= dst.x && ox < dst.x + dst.w;
+                let v = if !inside {
+                    [fill; 3]
+                } else if self.resize == Resize::Bilinear {
+                    let (x0, fx) = xs.next();
+                    let x1 = (x0 + 1).min(src.w - 1);
+                    let [p00, p01] = pixels.pair(src.x + x0, src.x + x1, src.y + y0);
+                    let [p10, p11] = pixels.pair(src.x + x0, src.x + x1, src.y + y1);
+                    mix([p00, p01, p10, p11], fx as u32, fy as u32)
+                } else {
+                    area(&fetch, src.w, src.h, dst.w, dst.h, ox - dst.x, dy)
+                };
+                put(ox, oy, v);
+            }
+        }
+    }
+}
+
+/// Writes normalized pixels at their tensor indices.
+struct Writer {
+    width: usize,
+    pixel_step: usize,
+    channel_step: usize,
+    nc: usize,
+    order: [usize; 3],
+    affine: [(f32, f32); 3],
+}
+
+impl Writer {
+    #[inline(always)]
+    fn put(&self, emit: &mut impl FnMut(usize, f32), ox: usize, oy: usize, v: [f32; 3]) {
+        let base = (oy * self.width + ox) * self.pixel_step;
+        for (c, &(a, b)) in self.affine.iter().enumerate().take(self.nc) {
+            emit(base + c * self.channel_step, v[self.order[c]] * a + b);
+        }
+    }
+}
+
+/// Bilinear blend of `[p00, p01, p10, p11]` with Q11 fractions: the integer sums of
+/// `bilinear`, in `u32` (255 · 2¹¹ · 2¹¹ < 2³²).
+#[inline(always)]
+fn mix(p: [[u8; 3]; 4], fx: u32, fy: u32) -> [f32; 3] {
+    let one = ONE as u32;
+    let mut v = [0f32; 3];
+    for c in 0..3 {
+        let top = u32::from(p[0][c]) * (one - fx) + u32::from(p[1][c]) * fx;
+        let bot = u32::from(p[2][c]) * (one - fx) + u32::from(p[3][c]) * fx;
+        let sum = top * (one - fy) + bot * fy;
+        v[c] = sum as f32 * (1.0 / (ONE * ONE) as f32);
+    }
+    v
+}
+
+/// Reads pixels of a frame as RGB; one implementation per common camera format so the
+/// resampling loop is compiled without a per-pixel format match. Coordinates are inside the
+/// frame (`mapping` guarantees it); the arithmetic is that of [`Frame::rgb`].
+trait Pixels {
+    fn rgb(&self, x: usize, y: usize) -> [u8; 3];
+
+    /// Pixels `x0` and `x1` of row `y` (a reader may share work between neighbours).
+    #[inline(always)]
+    fn pair(&self, x0: usize, x1: usize, y: usize) -> [[u8; 3]; 2] {
+        [self.rgb(x0, y), self.rgb(x1, y)]
+    }
+}
+
+/// Any format, through [`Frame::rgb`].
+struct Any<'f, 'a>(&'f Frame<'a>);
+
+impl Pixels for Any<'_, '_> {
+    #[inline(always)]
+    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
+        self.0.rgb(x, y)
+    }
+}
+
+/// The grey value of another reader's pixel in all three channels (as [`Frame::gray`]).
+struct GrayOf<P>(P);
+
+impl<P: Pixels> Pixels for GrayOf<P> {
+    #[inline(always)]
+    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
+        let [r, g, b] = self.0.rgb(x, y);
+        let l = luma(r, g, b);
+        [l, l, l]
+    }
+}
+
+struct Gray8<'a> {
+    d: &'a [u8],
+    stride: usize,
+}
+
+impl Pixels for Gray8<'_> {
+    #[inline(always)]
+    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
+        let g = self.d[y * self.stride + x];
+        [g, g, g]
+    }
+}
+
+struct Yuyv<'a> {
+    d: &'a [u8],
+    stride: usize,
+}
+
+impl Pixels for Yuyv<'_> {
+    #[inline(always)]
+    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
+        let row = y * self.stride;
+        let pair = row + 4 * (x / 2);
+        yuv_to_rgb(self.d[row + 2 * x], self.d[pair + 1], self.d[pair + 3])
+    }
+
+    /// Neighbours in one YUYV macropixel share their chroma terms.
+    #[inline(always)]
+    fn pair(&self, x0: usize, x1: usize, y: usize) -> [[u8; 3]; 2] {
+        if !x0.is_multiple_of(2) || x1 != x0 + 1 {
+            return [self.rgb(x0, y), self.rgb(x1, y)];
+        }
+        let i = y * self.stride + 2 * x0;
+        let (chroma, y0, y1) = (
+            Chroma::new(self.d[i + 1], self.d[i + 3]),
+            self.d[i],
+            self.d[i + 2],
+        );
+        [chroma.rgb(y0), chroma.rgb(y1)]
+    }
+}
+
+struct Nv12<'a> {
+    d: &'a [u8],
+    stride: usize,
+    chroma: usize,
+}
+
+impl Pixels for Nv12<'_> {
+    #[inline(always)]
+    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
+        let uv = self.chroma + (y / 2) * self.stride + (x & !1);
+        yuv_to_rgb(self.d[y * self.stride + x], self.d[uv], self.d[uv + 1])
+    }
+}
+
+struct Rgb888<'a> {
+    d: &'a [u8],
+    stride: usize,
+}
+
+impl Pixels for Rgb888<'_> {
+    #[inline(always)]
+    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
+        let i = y * self.stride + 3 * x;
+        [self.d[i], self.d[i + 1], self.d[i + 2]]
+    }
+}
+
+/// The source coordinates of consecutive output indices along one axis, stepped without a
+/// division per index; equal to [`bilinear_coord`] at every index.
+struct BilinearAxis {
+    quotient: u64,
+    remainder: u64,
+    step_quotient: u64,
+    step_remainder: u64,
+    denominator: u64,
+    max: u64,
+}
+
+impl BilinearAxis {
+    fn new(src: usize, dst: usize) -> Self {
+        // bilinear_coord(o) = ((2o + 1) · src · ONE) / (2 · dst) − ONE / 2, clamped.
+        let denominator = 2 * dst as u64;
+        let first = src as u64 * ONE;
+        let step = 2 * first;
+        BilinearAxis {
+            quotient: first / denominator,
+            remainder: first % denominator,
+            step_quotient: step / denominator,
+            step_remainder: step % denominator,
+            denominator,
+            max: (src as u64).saturating_sub(1) * ONE,
+        }
+    }
+
+    /// (index, Q11 fraction) of the next output index.
+    #[inline(always)]
+    fn next(&mut self) -> (usize, u64) {
+        let s = self.quotient.saturating_sub(ONE / 2).min(self.max);
+        self.quotient += self.step_quotient;
+        self.remainder += self.step_remainder;
+        if self.remainder >= self.denominator {
+            self.remainder -= self.denominator;
+            self.quotient += 1;
+        }
+        ((s >> FRAC) as usize, s & (ONE - 1))
+    }
+}
+
+#[cfg(test)]
+impl Preprocess {
+    /// The straightforward per-pixel driver the fast one must match bit for bit.
+    #[cfg(test)]
+    fn run_reference(
         &self,
         frame: &Frame<'_>,
         out_len: usize,
@@ -430,6 +718,7 @@ fn bilinear_coord(o: usize, src: usize, dst: usize) -> (usize, u64) {
     ((s >> FRAC) as usize, s & (ONE - 1))
 }
 
+#[cfg(test)]
 #[inline]
 fn bilinear(
     fetch: &impl Fn(usize, usize) -> [u8; 3],
@@ -868,6 +1157,54 @@ mod tests {
             let mut out = vec![f32::NAN; pre.output_len().unwrap()];
             pre.run_f32(&f, &mut out).unwrap();
             prop_assert!(out.iter().all(|x| x.is_finite()));
+        }
+
+        #[test]
+        fn the_fast_driver_is_bit_identical_to_the_per_pixel_reference(
+            fi in 0usize..7, w in 1usize..40, h in 1usize..40, pad in 0usize..9, seed: u32,
+            ow in 1usize..33, oh in 1usize..33, fit in 0u8..3, area in any::<bool>(),
+            channels in 0u8..3, nhwc in any::<bool>(), fill: u8,
+        ) {
+            let fmt = PixelFormat::ALL[fi];
+            let Some(min) = fmt.min_stride(w) else { return Ok(()) };
+            let stride = min + pad;
+            let Some(len) = fmt.frame_len(w, h, stride) else { return Ok(()) };
+            let mut x = seed | 1;
+            let buf: Vec<u8> = (0..len).map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x >> 24) as u8
+            }).collect();
+            let Ok(f) = Frame::with_stride(&buf, w, h, stride, fmt) else { return Ok(()) };
+            let fit = [Fit::Stretch, Fit::CenterCrop, Fit::Letterbox { fill }][fit as usize];
+            let pre = Preprocess::new(ow, oh).fit(fit)
+                .resize(if area { Resize::Area } else { Resize::Bilinear })
+                .channels([Channels::Rgb, Channels::Bgr, Channels::Gray][channels as usize])
+                .layout(if nhwc { Layout::Nhwc } else { Layout::Nchw });
+            let n = pre.output_len().unwrap();
+            let (mut fast, mut slow) = (vec![f32::NAN; n], vec![f32::NAN; n]);
+            pre.run_f32(&f, &mut fast).unwrap();
+            pre.run_reference(&f, n, |i, v| slow[i] = v).unwrap();
+            for (i, (a, b)) in fast.iter().zip(&slow).enumerate() {
+                prop_assert_eq!(a.to_bits(), b.to_bits(), "element {}: {} vs {}", i, a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn the_stepped_bilinear_axis_equals_the_divided_coordinates() {
+        for src in 1..200 {
+            for dst in 1..200 {
+                let mut axis = BilinearAxis::new(src, dst);
+                for o in 0..dst {
+                    assert_eq!(
+                        axis.next(),
+                        bilinear_coord(o, src, dst),
+                        "{src} -> {dst} at {o}"
+                    );
+                }
+            }
         }
     }
 }
