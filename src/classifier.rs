@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use inception_edge_core::postprocess::{top_k, top_k_softmax};
-use inception_edge_core::{Frame, Prediction, Preprocess};
+use inception_edge_core::{Frame, Preprocess, TopK};
 
 use crate::engine::{Engine, InputKind};
 use crate::error::{Error, Result};
@@ -15,8 +15,9 @@ pub const MAX_TOP_K: usize = 10;
 /// The result of classifying one frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Classification {
-    /// Best classes first, scores are probabilities.
-    pub top: Vec<Prediction>,
+    /// Best classes first, scores are probabilities (a fixed-capacity vector: classifying
+    /// allocates nothing outside the model).
+    pub top: TopK<MAX_TOP_K>,
     /// Time spent preprocessing the frame.
     pub preprocess: Duration,
     /// Time spent in the model.
@@ -178,12 +179,13 @@ impl Classifier {
             }
         }
         let t2 = Instant::now();
-        let ranked = match self.output {
+        let mut top = match self.output {
             OutputKind::Logits => top_k_softmax::<MAX_TOP_K>(&self.logits)?,
             OutputKind::Probabilities => top_k::<MAX_TOP_K>(&self.logits)?,
         };
+        top.truncate(k);
         Ok(Classification {
-            top: ranked.into_iter().take(k).collect(),
+            top,
             preprocess: t1 - t0,
             inference: t2 - t1,
         })

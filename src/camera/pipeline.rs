@@ -4,13 +4,14 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, TrySendError};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use inception_edge_core::camera::ErrorKind;
 use serde::Serialize;
 
 use super::{Capture, OwnedFrame, Sink, Source};
+use crate::classifier::MAX_TOP_K;
 use crate::Classifier;
 
 /// How the loop runs.
@@ -52,13 +53,17 @@ impl Default for LoopConfig {
 /// What became of one frame.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "record", rename_all = "snake_case")]
+// Records travel by value through a preallocated channel; boxing the large variant would cost
+// an allocation per frame.
+#[allow(clippy::large_enum_variant)]
 pub enum Record {
     /// The frame was classified.
     Result {
         /// Frame sequence number.
         seq: u64,
-        /// Top classes, best first: (class index, label, probability).
-        top: Vec<(u16, String, f32)>,
+        /// Top classes, best first: (class index, label, probability). Fixed capacity and
+        /// shared labels: a result record allocates nothing.
+        top: heapless::Vec<(u16, Arc<str>, f32), MAX_TOP_K>,
         /// Preprocessing time, ms.
         preprocess_ms: f64,
         /// Inference time, ms.
@@ -141,11 +146,20 @@ struct Shared {
     timing: Mutex<Timing>,
 }
 
-#[derive(Default)]
 struct Timing {
     inference: f64,
     preprocess: f64,
     latencies: VecDeque<f64>,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            inference: 0.0,
+            preprocess: 0.0,
+            latencies: VecDeque::with_capacity(WINDOW),
+        }
+    }
 }
 
 fn bump(shared: &Shared, f: impl FnOnce(&mut Stats)) {
@@ -157,18 +171,20 @@ fn bump(shared: &Shared, f: impl FnOnce(&mut Stats)) {
 fn summary(shared: &Shared, start: Instant) -> Summary {
     let stats = shared.stats.lock().map(|s| s.clone()).unwrap_or_default();
     let elapsed = start.elapsed().as_secs_f64();
-    let (inference, preprocess, mut lat) = shared
+    // Sorted on the stack: a summary allocates nothing either.
+    let mut window = [0f64; WINDOW];
+    let (inference, preprocess, n) = shared
         .timing
         .lock()
         .map(|t| {
-            (
-                t.inference,
-                t.preprocess,
-                t.latencies.iter().copied().collect::<Vec<_>>(),
-            )
+            for (slot, &l) in window.iter_mut().zip(&t.latencies) {
+                *slot = l;
+            }
+            (t.inference, t.preprocess, t.latencies.len())
         })
         .unwrap_or_default();
-    lat.sort_by(f64::total_cmp);
+    let lat = &mut window[..n];
+    lat.sort_unstable_by(f64::total_cmp);
     let pick = |p: f64| -> f64 {
         if lat.is_empty() {
             0.0
@@ -213,8 +229,8 @@ pub fn run(
         stats: Mutex::new(Stats::default()),
         timing: Mutex::new(Timing::default()),
     };
-    let labels: Vec<String> = (0..classifier.engine().output_shape().iter().product::<usize>())
-        .map(|c| classifier.label(c as u16))
+    let labels: Vec<Arc<str>> = (0..classifier.engine().output_shape().iter().product::<usize>())
+        .map(|c| Arc::from(classifier.label(c as u16)))
         .collect();
     let (tx, rx) = sync_channel::<Record>(config.sink_queue.max(1));
     std::thread::scope(|scope| {
@@ -279,7 +295,7 @@ fn classify(
     classifier: &mut Classifier,
     frame: &OwnedFrame,
     top: usize,
-    labels: &[String],
+    labels: &[Arc<str>],
     shared: &Shared,
 ) -> Record {
     let seq = frame.seq;
@@ -308,12 +324,9 @@ fn classify(
                 top: c
                     .top
                     .iter()
-                    .map(|p| {
-                        let label = labels
-                            .get(usize::from(p.class))
-                            .cloned()
-                            .unwrap_or_default();
-                        (p.class, label, p.score)
+                    .filter_map(|p| {
+                        let label = labels.get(usize::from(p.class))?;
+                        Some((p.class, Arc::clone(label), p.score))
                     })
                     .collect(),
                 preprocess_ms: pre,
