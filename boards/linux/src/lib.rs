@@ -1,0 +1,15 @@
+//! inception-edge on any Cortex-A Linux board: a V4L2 camera as a frame source for the
+//! camera loop ([`V4l2Camera`]), with format negotiation ([`negotiate`]) and frame decoding
+//! ([`decode`]) kept free of device access so they are tested on the host with sample frames.
+//!
+//! The binary `incept-v4l2` runs the embedded classifier on a V4L2 camera:
+//! `incept-v4l2 --device /dev/video0 --size 640x480 --format yuyv`.
+#![warn(missing_docs)]
+
+pub mod decode;
+pub mod device;
+pub mod negotiate;
+pub mod sys;
+
+pub use device::{list_formats, DeviceConfig, DeviceError, V4l2Camera};
+pub use negotiate::{CaptureFormat, FourCc, Request};
