@@ -333,3 +333,145 @@ fn incept_camera_refuses_an_unknown_source_or_sink() {
         assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
     }
 }
+
+/// A pin that records its levels and can be made to fail.
+#[derive(Clone, Default)]
+struct Led {
+    levels: Arc<Mutex<Vec<bool>>>,
+    broken: bool,
+}
+
+#[derive(Debug)]
+struct LedError;
+
+impl embedded_hal::digital::Error for LedError {
+    fn kind(&self) -> embedded_hal::digital::ErrorKind {
+        embedded_hal::digital::ErrorKind::Other
+    }
+}
+
+impl embedded_hal::digital::ErrorType for Led {
+    type Error = LedError;
+}
+
+impl embedded_hal::digital::OutputPin for Led {
+    fn set_low(&mut self) -> Result<(), LedError> {
+        if self.broken {
+            return Err(LedError);
+        }
+        self.levels.lock().unwrap().push(false);
+        Ok(())
+    }
+    fn set_high(&mut self) -> Result<(), LedError> {
+        if self.broken {
+            return Err(LedError);
+        }
+        self.levels.lock().unwrap().push(true);
+        Ok(())
+    }
+}
+
+fn result(seq: u64, class: u16, score: f32) -> Record {
+    let mut top = heapless::Vec::new();
+    top.push((class, Arc::from("Bag"), score)).unwrap();
+    Record::Result {
+        seq,
+        top,
+        preprocess_ms: 1.0,
+        inference_ms: 1.0,
+        latency_ms: 1.0,
+    }
+}
+
+#[test]
+fn a_pin_action_switches_with_hysteresis_and_logs_each_transition() {
+    use inception_edge::camera::sinks::{Action, Pins};
+    let labels: Vec<String> = ["Shirt", "Bag"].iter().map(|s| s.to_string()).collect();
+    let action = Action::parse("Bag:0.8:0.6", &labels).unwrap();
+    assert_eq!(
+        action,
+        Action {
+            class: 1,
+            on: 0.8,
+            off: 0.6
+        }
+    );
+    let led = Led::default();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut pins = Pins::new([(led.clone(), action)], Some(Box::new(Shared(log.clone())))).unwrap();
+    // scores hovering around one threshold must not flicker the pin
+    for (seq, score) in [0.5, 0.85, 0.75, 0.65, 0.79, 0.55, 0.7, 0.81]
+        .into_iter()
+        .enumerate()
+    {
+        pins.publish(&result(seq as u64, 1, score)).unwrap();
+    }
+    // the class leaving the top-k counts as score 0
+    pins.publish(&result(8, 0, 0.99)).unwrap();
+    pins.publish(&Record::Dropped { seq: 9 }).unwrap();
+    assert_eq!(*led.levels.lock().unwrap(), [true, false, true, false]);
+    let log = String::from_utf8(log.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        log,
+        "#1 on 1 Bag 0.850\n#5 off 1 Bag 0.550\n#7 on 1 Bag 0.810\n#8 off 1  0.000\n"
+    );
+}
+
+#[test]
+fn bad_action_specs_are_refused_with_the_reason() {
+    use inception_edge::camera::sinks::Action;
+    let labels: Vec<String> = ["Shirt", "Bag"].iter().map(|s| s.to_string()).collect();
+    for (spec, want) in [
+        ("Bag", "not CLASS:ON[:OFF]"),
+        ("Hat:0.8", "no class \"Hat\""),
+        ("7:0.8", "out of range"),
+        ("Bag:0.5:0.8", "OFF <= ON"),
+        ("Bag:1.5", "OFF <= ON"),
+        ("Bag:x", "not CLASS:ON[:OFF]"),
+    ] {
+        let e = Action::parse(spec, &labels).unwrap_err();
+        assert!(e.contains(want), "{spec}: {e}");
+    }
+    assert_eq!(Action::parse("1:0.5", &labels).unwrap().off, 0.4);
+}
+
+#[test]
+fn a_failing_pin_is_counted_as_a_sink_error_and_the_loop_goes_on() {
+    use inception_edge::camera::sinks::{Action, Pins};
+    let broken = Led {
+        broken: true,
+        ..Led::default()
+    };
+    // class 0 at threshold 0: every result tries to light the pin
+    let pins = Pins::new(
+        [(
+            broken,
+            Action {
+                class: 0,
+                on: 0.0,
+                off: 0.0,
+            },
+        )],
+        None,
+    )
+    .unwrap();
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(pins)];
+    let config = LoopConfig {
+        max_frames: Some(20),
+        ..fast_retry()
+    };
+    let s = run_loop(&mut fixtures(), &mut sinks, &config);
+    assert!(s.stats.accounted());
+    assert!(s.stats.results > 0);
+    assert_eq!(s.stats.sink_errors, s.stats.results, "{:?}", s.stats);
+}

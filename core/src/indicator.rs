@@ -100,6 +100,11 @@ impl<P: OutputPin> Indicator<P> {
         Ok(self.lit)
     }
 
+    /// The class it watches.
+    pub fn class(&self) -> u16 {
+        self.class
+    }
+
     /// Whether the pin is lit.
     pub fn is_lit(&self) -> bool {
         self.lit

@@ -2,12 +2,16 @@
 //! camera loop ([`V4l2Camera`]), with format negotiation ([`negotiate`]) and frame decoding
 //! ([`decode`]) kept free of device access so they are tested on the host with sample frames.
 //!
+//! GPIO lines ([`gpio::output_pin`]) drive the loop's output-pin sink.
+//!
 //! The binary `incept-v4l2` runs the embedded classifier on a V4L2 camera:
-//! `incept-v4l2 --device /dev/video0 --size 640x480 --format yuyv`.
+//! `incept-v4l2 --device /dev/video0 --size 640x480 --format yuyv --gpio 17=Bag:0.8:0.6`.
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod decode;
 pub mod device;
+pub mod gpio;
 pub mod negotiate;
 pub mod sys;
 
