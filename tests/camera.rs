@@ -475,3 +475,125 @@ fn a_failing_pin_is_counted_as_a_sink_error_and_the_loop_goes_on() {
     assert!(s.stats.results > 0);
     assert_eq!(s.stats.sink_errors, s.stats.results, "{:?}", s.stats);
 }
+
+fn sample_jpeg() -> Vec<u8> {
+    std::fs::read(common::data("camera/chelsea-320x240.mjpg")).unwrap()
+}
+
+#[test]
+fn an_mjpeg_file_is_split_into_its_frames_and_replayed() {
+    use inception_edge::camera::mjpeg::MjpegFile;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clip.mjpg");
+    let jpeg = sample_jpeg();
+    let mut clip = [jpeg.clone(), jpeg.clone(), jpeg].concat();
+    clip.extend_from_slice(&[0xff, 0xd8, 0xff]); // a truncated last frame is ignored
+    std::fs::write(&path, &clip).unwrap();
+    let mut source = MjpegFile::open(&path, 0.0, false).unwrap();
+    assert_eq!(source.len(), 3);
+    let s = run_loop(
+        &mut source,
+        &mut [],
+        &LoopConfig {
+            queue: 8,
+            ..fast_retry()
+        },
+    );
+    assert_eq!((s.stats.captured, s.stats.results), (3, 3), "{:?}", s.stats);
+    // not MJPEG at all
+    std::fs::write(&path, b"GIF89a....").unwrap();
+    let e = MjpegFile::open(&path, 0.0, false).unwrap_err().to_string();
+    assert!(e.contains("not an MJPEG file"), "{e}");
+}
+
+/// Reads an HTTP request up to its blank line.
+fn read_request(conn: &mut std::net::TcpStream) {
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !seen.ends_with(b"\r\n\r\n") && std::io::Read::read(conn, &mut byte).unwrap_or(0) == 1 {
+        seen.push(byte[0]);
+    }
+}
+
+/// Serves `connections` MJPEG-over-HTTP streams of `frames` parts each on 127.0.0.1, then
+/// stops; returns the URL.
+fn mjpeg_server(connections: usize, frames: usize) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/stream", listener.local_addr().unwrap());
+    let jpeg = sample_jpeg();
+    std::thread::spawn(move || {
+        for _ in 0..connections {
+            let Ok((mut conn, _)) = listener.accept() else {
+                return;
+            };
+            read_request(&mut conn);
+            let _ = conn.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n",
+            );
+            for i in 0..frames {
+                // every other part without Content-Length, as some cameras send them
+                let head = if i % 2 == 0 {
+                    format!(
+                        "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+                        jpeg.len()
+                    )
+                } else {
+                    "--frame\r\nContent-Type: image/jpeg\r\n\r\n".to_string()
+                };
+                let _ = conn.write_all(head.as_bytes());
+                let _ = conn.write_all(&jpeg);
+                let _ = conn.write_all(b"\r\n");
+            }
+        }
+    });
+    url
+}
+
+#[test]
+fn an_mjpeg_http_camera_streams_frames_and_is_reconnected_after_it_drops() {
+    use inception_edge::camera::mjpeg::MjpegHttp;
+    let url = mjpeg_server(3, 4);
+    let mut source = MjpegHttp::new(&url, Duration::from_secs(5)).unwrap();
+    let config = LoopConfig {
+        queue: 16,
+        max_frames: Some(12),
+        duration: Some(Duration::from_secs(60)),
+        ..fast_retry()
+    };
+    let s = run_loop(&mut source, &mut [], &config);
+    assert!(s.stats.accounted(), "{:?}", s.stats);
+    assert_eq!(
+        (s.stats.captured, s.stats.results),
+        (12, 12),
+        "{:?}",
+        s.stats
+    );
+    // the server closed the stream after each 4 frames: two reconnections
+    assert_eq!(s.stats.disconnects, 2, "{:?}", s.stats);
+}
+
+#[test]
+fn an_http_server_that_is_no_mjpeg_camera_is_reported() {
+    use inception_edge::camera::mjpeg::MjpegHttp;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for body in [
+            &b"HTTP/1.1 404 Not Found\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<html>",
+        ] {
+            let Ok((mut conn, _)) = listener.accept() else {
+                return;
+            };
+            read_request(&mut conn);
+            let _ = conn.write_all(body);
+        }
+    });
+    let mut source = MjpegHttp::new(&url, Duration::from_secs(5)).unwrap();
+    let mut buf = OwnedFrame::default();
+    let e = source.next(&mut buf).unwrap_err();
+    assert!(e.message.contains("404"), "{e}");
+    let e = source.next(&mut buf).unwrap_err();
+    assert!(e.message.contains("not an MJPEG stream"), "{e}");
+    assert!(MjpegHttp::new("rtsp://cam/", Duration::from_secs(1)).is_err());
+}

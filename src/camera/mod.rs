@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use inception_edge_core::camera::ErrorKind;
 use inception_edge_core::{Frame, FrameError, PixelFormat};
 
+pub mod mjpeg;
 mod pipeline;
 pub mod sinks;
 pub mod sources;

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use inception_edge::camera::mjpeg::decode_jpeg;
 use inception_edge::camera::{OwnedFrame, SourceError};
 use inception_edge::core::camera::ErrorKind;
 use inception_edge::core::PixelFormat;
@@ -52,20 +53,7 @@ pub fn decode(bytes: &[u8], geometry: &Geometry, buf: &mut OwnedFrame) -> Result
             buf.height = geometry.height;
             buf.format = PixelFormat::Yuyv;
         }
-        CaptureFormat::Mjpeg => {
-            let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg)
-                .map_err(|e| {
-                    corrupt(format!(
-                        "undecodable MJPEG frame ({} bytes): {e}",
-                        bytes.len()
-                    ))
-                })?
-                .to_rgb8();
-            buf.width = img.width() as usize;
-            buf.height = img.height() as usize;
-            buf.data.extend_from_slice(img.as_raw());
-            buf.format = PixelFormat::Rgb888;
-        }
+        CaptureFormat::Mjpeg => return decode_jpeg(bytes, buf),
     }
     buf.captured = Instant::now();
     Ok(())

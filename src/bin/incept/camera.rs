@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use inception_edge::camera::mjpeg::{MjpegFile, MjpegHttp};
 use inception_edge::camera::sinks::{Console, JsonLines};
 use inception_edge::camera::sources::{Faulty, Replay, TestPattern};
 use inception_edge::camera::{self, LoopConfig, Sink, Source, Summary};
@@ -15,7 +16,8 @@ use inception_edge::core::PixelFormat;
 /// Options of `incept camera`.
 #[derive(clap::Args, Debug)]
 pub struct CameraArgs {
-    /// Frame source: `test:WxH[:yuyv]` (synthetic pattern), `replay:PATH` or a plain PATH (a
+    /// Frame source: `test:WxH[:yuyv]` (synthetic pattern), `mjpeg:FILE` (an MJPEG file),
+    /// `http://HOST[:PORT]/PATH` (an MJPEG-over-HTTP camera), `replay:PATH` or a plain PATH (a
     /// directory of PNG/JPEG images or an IDX file, replayed in a loop).
     #[arg(long)]
     source: String,
@@ -71,6 +73,10 @@ fn open_source(args: &CameraArgs) -> anyhow::Result<Box<dyn Source>> {
             Some(f) => bail!("`{s}`: unknown format {f} (rgb, yuyv)"),
         };
         Box::new(TestPattern::new(w, h, format, args.fps))
+    } else if let Some(path) = s.strip_prefix("mjpeg:") {
+        Box::new(MjpegFile::open(path.as_ref(), args.fps, !args.once)?)
+    } else if s.starts_with("http://") {
+        Box::new(MjpegHttp::new(s, Duration::from_secs(5)).map_err(anyhow::Error::msg)?)
     } else {
         let path = s.strip_prefix("replay:").unwrap_or(s);
         Box::new(Replay::open(path.as_ref(), args.fps, !args.once, None)?)
