@@ -16,8 +16,9 @@ pub mod mjpeg;
 mod pipeline;
 pub mod sinks;
 pub mod sources;
+pub mod web;
 
-pub use pipeline::{run, LoopConfig, Record, Stats, Summary};
+pub use pipeline::{run, run_tapped, LoopConfig, Record, Stats, Summary, Tap};
 pub use sinks::Sink;
 
 /// A frame owning its pixels; the loop recycles these buffers, so a source should fill

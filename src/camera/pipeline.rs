@@ -216,6 +216,24 @@ pub fn run(
     stop: &AtomicBool,
     progress: &mut dyn FnMut(&Summary),
 ) -> Summary {
+    run_tapped(source, classifier, sinks, config, stop, progress, None)
+}
+
+/// A look at each classified frame with its record, on the classifying thread before the
+/// frame's buffer is reused (the web view copies the latest frame here). Keep it short: it
+/// delays the next inference.
+pub type Tap<'a> = &'a (dyn Fn(&OwnedFrame, &Record) + Sync);
+
+/// [`run`] with a [`Tap`] on every classified frame.
+pub fn run_tapped(
+    source: &mut dyn Source,
+    classifier: &mut Classifier,
+    sinks: &mut [Box<dyn Sink>],
+    config: &LoopConfig,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(&Summary),
+    tap: Option<Tap<'_>>,
+) -> Summary {
     let start = Instant::now();
     let shared = Shared {
         queue: Mutex::new(VecDeque::with_capacity(config.queue.max(1) + 1)),
@@ -272,6 +290,9 @@ pub fn run(
             };
             let Some(frame) = frame else { break };
             let record = classify(classifier, &frame, config.top, &labels, shared);
+            if let Some(tap) = tap {
+                tap(&frame, &record);
+            }
             if let Ok(mut pool) = shared.pool.lock() {
                 pool.push(frame);
             }

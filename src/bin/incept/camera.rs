@@ -10,6 +10,7 @@ use anyhow::{bail, Context};
 use inception_edge::camera::mjpeg::{MjpegFile, MjpegHttp};
 use inception_edge::camera::sinks::{Console, JsonLines};
 use inception_edge::camera::sources::{Faulty, Replay, TestPattern};
+use inception_edge::camera::web::{is_exposed, WebOptions, WebView};
 use inception_edge::camera::{self, LoopConfig, Sink, Source, Summary};
 use inception_edge::core::PixelFormat;
 
@@ -54,6 +55,14 @@ pub struct CameraArgs {
     /// Write the final summary as JSON to this file.
     #[arg(long)]
     summary: Option<PathBuf>,
+    /// Serve the web live view (the stream with the top-3 labels, fps and latency; JSON at
+    /// /api/latest) on `--bind`.
+    #[arg(long)]
+    web: bool,
+    /// Address of the web view. Loopback by default: binding another address exposes the
+    /// camera to the network (a warning is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: std::net::SocketAddr,
     #[command(flatten)]
     pre: super::PreArgs,
 }
@@ -143,13 +152,34 @@ pub fn run(args: CameraArgs) -> anyhow::Result<ExitCode> {
         ..LoopConfig::default()
     };
     eprintln!("source: {}", source.describe());
-    let summary = camera::run(
+    let web = if args.web {
+        let view = WebView::start(args.bind, WebOptions::default())
+            .with_context(|| format!("cannot serve the web view on {}", args.bind))?;
+        eprintln!("web view: http://{}/", view.addr());
+        if is_exposed(&view.addr()) {
+            eprintln!(
+                "WARNING: the web view is bound to {}, reachable from the network; anyone who \
+                 can reach it sees the camera",
+                view.addr()
+            );
+        }
+        Some(view)
+    } else {
+        None
+    };
+    let publish = |f: &camera::OwnedFrame, r: &camera::Record| {
+        if let Some(w) = &web {
+            w.publish(f, r);
+        }
+    };
+    let summary = camera::run_tapped(
         source.as_mut(),
         &mut classifier,
         &mut sinks,
         &config,
         &stop,
         &mut |s| eprintln!("{}", line(s)),
+        Some(&publish),
     );
     eprintln!("final: {}", line(&summary));
     if !summary.stats.accounted() {

@@ -1,0 +1,422 @@
+//! The web live view: a small HTTP server showing the camera with the current top-3 labels,
+//! confidences, fps and latency.
+//!
+//! | path | what |
+//! |---|---|
+//! | `/` | the page (plain HTML + a few lines of JavaScript, nothing fetched from elsewhere) |
+//! | `/stream.mjpg` | the frames as an MJPEG stream (`multipart/x-mixed-replace`) |
+//! | `/frame.jpg` | the latest frame |
+//! | `/api/latest` | the latest result as JSON |
+//!
+//! It binds 127.0.0.1 unless told otherwise. Requests are limited in size (8 KiB of headers)
+//! and time (5 s to send them); at most [`WebOptions::max_clients`] connections are served at
+//! once (others get 503). Only these paths exist: no file is ever served from disk.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::{OwnedFrame, Record};
+use crate::classifier::MAX_TOP_K;
+
+/// Limits of the server.
+#[derive(Debug, Clone)]
+pub struct WebOptions {
+    /// Connections served at once (page, API and stream clients together).
+    pub max_clients: usize,
+    /// Longest wait for a client to send its request, and for a write to go through.
+    pub timeout: Duration,
+    /// JPEG quality of the stream (1–100).
+    pub quality: u8,
+}
+
+impl Default for WebOptions {
+    fn default() -> Self {
+        WebOptions {
+            max_clients: 8,
+            timeout: Duration::from_secs(5),
+            quality: 80,
+        }
+    }
+}
+
+/// The latest classified frame and its result.
+struct Latest {
+    seq: u64,
+    frame: OwnedFrame,
+    top: heapless::Vec<(u16, Arc<str>, f32), MAX_TOP_K>,
+    inference_ms: f64,
+    latency_ms: f64,
+    /// Times of the recent results (for the fps shown).
+    times: [Option<Instant>; 16],
+    jpeg: Arc<Vec<u8>>,
+    jpeg_seq: Option<u64>,
+    results: u64,
+}
+
+struct State {
+    latest: Mutex<Latest>,
+    changed: Condvar,
+    clients: AtomicUsize,
+    stop: AtomicBool,
+    options: WebOptions,
+}
+
+/// A running web view; stops when dropped.
+pub struct WebView {
+    state: Arc<State>,
+    addr: SocketAddr,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WebView {
+    /// Binds `addr` and starts serving (use port 0 for any free port; see [`WebView::addr`]).
+    pub fn start(addr: SocketAddr, options: WebOptions) -> std::io::Result<WebView> {
+        let listener = TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State {
+            latest: Mutex::new(Latest {
+                seq: 0,
+                frame: OwnedFrame::default(),
+                top: heapless::Vec::new(),
+                inference_ms: 0.0,
+                latency_ms: 0.0,
+                times: [None; 16],
+                jpeg: Arc::new(Vec::new()),
+                jpeg_seq: None,
+                results: 0,
+            }),
+            changed: Condvar::new(),
+            clients: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+            options,
+        });
+        let shared = Arc::clone(&state);
+        let thread = std::thread::Builder::new()
+            .name("web view".into())
+            .spawn(move || accept(listener, shared))?;
+        Ok(WebView {
+            state,
+            addr,
+            thread: Some(thread),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Publishes one classified frame (give this to [`run_tapped`](super::run_tapped)):
+    /// copies the frame into a reused buffer, allocating nothing once it has grown.
+    pub fn publish(&self, frame: &OwnedFrame, record: &Record) {
+        let Record::Result {
+            seq,
+            top,
+            inference_ms,
+            latency_ms,
+            ..
+        } = record
+        else {
+            return;
+        };
+        let Ok(mut l) = self.state.latest.lock() else {
+            return;
+        };
+        l.seq = *seq;
+        l.frame.data.clear();
+        l.frame.data.extend_from_slice(&frame.data);
+        l.frame.width = frame.width;
+        l.frame.height = frame.height;
+        l.frame.format = frame.format;
+        l.top.clone_from(top);
+        l.inference_ms = *inference_ms;
+        l.latency_ms = *latency_ms;
+        l.times.rotate_right(1);
+        l.times[0] = Some(Instant::now());
+        l.results += 1;
+        drop(l);
+        self.state.changed.notify_all();
+    }
+}
+
+impl Drop for WebView {
+    fn drop(&mut self) {
+        self.state.stop.store(true, Ordering::SeqCst);
+        self.state.changed.notify_all();
+        // wake the accept loop
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Whether `addr` is reachable from other machines (not loopback).
+pub fn is_exposed(addr: &SocketAddr) -> bool {
+    !addr.ip().is_loopback()
+}
+
+fn accept(listener: TcpListener, state: Arc<State>) {
+    for conn in listener.incoming() {
+        if state.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(mut conn) = conn else { continue };
+        let timeout = Some(state.options.timeout);
+        let _ = conn.set_read_timeout(timeout);
+        let _ = conn.set_write_timeout(timeout);
+        if state.clients.fetch_add(1, Ordering::SeqCst) >= state.options.max_clients {
+            state.clients.fetch_sub(1, Ordering::SeqCst);
+            let _ = respond(
+                &mut conn,
+                "503 Service Unavailable",
+                "text/plain",
+                b"busy\n",
+            );
+            continue;
+        }
+        let shared = Arc::clone(&state);
+        let spawned = std::thread::Builder::new()
+            .name("web client".into())
+            .spawn(move || {
+                let _ = serve(&mut conn, &shared);
+                shared.clients.fetch_sub(1, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            state.clients.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+fn respond(conn: &mut TcpStream, status: &str, kind: &str, body: &[u8]) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes())?;
+    conn.write_all(body)?;
+    conn.flush()
+}
+
+/// Longest request head accepted.
+const MAX_HEAD: usize = 8192;
+
+/// Reads the request head; `Err(status)` for a request to refuse.
+fn read_head(conn: &mut TcpStream, timeout: Duration) -> Result<String, &'static str> {
+    let deadline = Instant::now() + timeout;
+    let mut head = Vec::with_capacity(512);
+    let mut chunk = [0u8; 512];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        if head.len() > MAX_HEAD {
+            return Err("431 Request Header Fields Too Large");
+        }
+        if Instant::now() > deadline {
+            return Err("408 Request Timeout");
+        }
+        match conn.read(&mut chunk) {
+            Ok(0) => return Err(""),
+            Ok(n) => head.extend_from_slice(&chunk[..n]),
+            Err(_) => return Err("408 Request Timeout"),
+        }
+    }
+    String::from_utf8(head).map_err(|_| "400 Bad Request")
+}
+
+fn serve(conn: &mut TcpStream, state: &State) -> std::io::Result<()> {
+    let head = match read_head(conn, state.options.timeout) {
+        Ok(h) => h,
+        Err("") => return Ok(()),
+        Err(status) => return respond(conn, status, "text/plain", b"bad request\n"),
+    };
+    let mut words = head.lines().next().unwrap_or("").split(' ');
+    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    if method != "GET" && method != "HEAD" {
+        return respond(conn, "405 Method Not Allowed", "text/plain", b"GET only\n");
+    }
+    let path = target.split('?').next().unwrap_or("");
+    match path {
+        "/" | "/index.html" => respond(conn, "200 OK", "text/html; charset=utf-8", PAGE.as_bytes()),
+        "/api/latest" => {
+            let json = latest_json(state);
+            respond(conn, "200 OK", "application/json", json.as_bytes())
+        }
+        "/frame.jpg" => match jpeg(state) {
+            Some((_, j)) => respond(conn, "200 OK", "image/jpeg", &j),
+            None => respond(
+                conn,
+                "503 Service Unavailable",
+                "text/plain",
+                b"no frame yet\n",
+            ),
+        },
+        "/stream.mjpg" => stream(conn, state),
+        _ => respond(conn, "404 Not Found", "text/plain", b"not found\n"),
+    }
+}
+
+fn latest_json(state: &State) -> String {
+    let Ok(l) = state.latest.lock() else {
+        return "{}".into();
+    };
+    let times: Vec<Instant> = l.times.iter().flatten().copied().collect();
+    let fps = match (times.first(), times.last()) {
+        (Some(a), Some(b)) if times.len() > 1 => {
+            (times.len() - 1) as f64 / a.duration_since(*b).as_secs_f64().max(1e-9)
+        }
+        _ => 0.0,
+    };
+    let top: Vec<serde_json::Value> = l
+        .top
+        .iter()
+        .map(|(c, label, p)| serde_json::json!({"class": c, "label": &**label, "score": p}))
+        .collect();
+    serde_json::json!({
+        "seq": l.seq,
+        "results": l.results,
+        "top": top,
+        "fps": fps,
+        "inference_ms": l.inference_ms,
+        "latency_ms": l.latency_ms,
+    })
+    .to_string()
+}
+
+/// The latest frame as JPEG (encoded once per frame, outside the lock), with its sequence.
+fn jpeg(state: &State) -> Option<(u64, Arc<Vec<u8>>)> {
+    let (seq, frame) = {
+        let l = state.latest.lock().ok()?;
+        if l.results == 0 {
+            return None;
+        }
+        if l.jpeg_seq == Some(l.seq) {
+            return Some((l.seq, Arc::clone(&l.jpeg)));
+        }
+        (l.seq, l.frame.clone())
+    };
+    let f = frame.frame().ok()?;
+    let (w, h) = (f.width(), f.height());
+    let mut rgb = Vec::with_capacity(w * h * 3);
+    for y in 0..h {
+        for x in 0..w {
+            rgb.extend_from_slice(&f.rgb(x, y));
+        }
+    }
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(
+        &mut out,
+        state.options.quality.clamp(1, 100),
+    )
+    .encode(&rgb, w as u32, h as u32, image::ExtendedColorType::Rgb8)
+    .ok()?;
+    let out = Arc::new(out);
+    if let Ok(mut l) = state.latest.lock() {
+        if l.seq == seq {
+            l.jpeg = Arc::clone(&out);
+            l.jpeg_seq = Some(seq);
+        }
+    }
+    Some((seq, out))
+}
+
+fn stream(conn: &mut TcpStream, state: &State) -> std::io::Result<()> {
+    conn.write_all(
+        b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+    )?;
+    let mut last = None;
+    while !state.stop.load(Ordering::SeqCst) {
+        // wait for a frame newer than the last one sent
+        {
+            let Ok(mut l) = state.latest.lock() else {
+                return Ok(());
+            };
+            while (l.results == 0 || Some(l.seq) == last) && !state.stop.load(Ordering::SeqCst) {
+                l = match state.changed.wait_timeout(l, Duration::from_millis(500)) {
+                    Ok((l, _)) => l,
+                    Err(_) => return Ok(()),
+                };
+            }
+        }
+        if state.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let Some((seq, j)) = jpeg(state) else {
+            continue;
+        };
+        last = Some(seq);
+        let head = format!(
+            "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+            j.len()
+        );
+        conn.write_all(head.as_bytes())?;
+        conn.write_all(&j)?;
+        conn.write_all(b"\r\n")?;
+        conn.flush()?;
+    }
+    Ok(())
+}
+
+/// The page: the stream, the top-3 labels with bars, fps and latency, updated from
+/// `/api/latest` four times a second. `data-*` attributes on `<body>` let tests read its state.
+const PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>inception-edge live view</title>
+<style>
+  body { font: 16px system-ui, sans-serif; margin: 0; background: #111; color: #eee; }
+  main { display: flex; flex-wrap: wrap; gap: 1em; padding: 1em; }
+  img { max-width: 100%; background: #222; min-width: 320px; min-height: 240px; }
+  ol { padding-left: 1.2em; min-width: 16em; }
+  li { margin: .4em 0; }
+  .bar { height: .5em; background: #4caf50; }
+  #stats { color: #aaa; font-size: 90%; }
+</style>
+</head>
+<body data-updates="0" data-frame-width="0">
+<main>
+  <img id="video" src="/stream.mjpg" alt="camera">
+  <section>
+    <h1>Top classes</h1>
+    <ol id="labels"><li>waiting for the first result…</li></ol>
+    <p id="stats"></p>
+  </section>
+</main>
+<script>
+  let lastSeq = -1, updates = 0;
+  const video = document.getElementById('video');
+  video.addEventListener('load', () => { document.body.dataset.frameWidth = video.naturalWidth; });
+  async function refresh() {
+    try {
+      const r = await fetch('/api/latest', { cache: 'no-store' });
+      const d = await r.json();
+      if (d.results > 0 && d.seq !== lastSeq) {
+        lastSeq = d.seq;
+        updates += 1;
+        document.body.dataset.updates = updates;
+        const ol = document.getElementById('labels');
+        ol.replaceChildren(...d.top.slice(0, 3).map(t => {
+          const li = document.createElement('li');
+          li.textContent = `${t.label} ${(t.score * 100).toFixed(1)} %`;
+          const bar = document.createElement('div');
+          bar.className = 'bar';
+          bar.style.width = `${Math.round(t.score * 100)}%`;
+          li.appendChild(bar);
+          return li;
+        }));
+        document.getElementById('stats').textContent =
+          `frame #${d.seq} · ${d.fps.toFixed(1)} fps · inference ${d.inference_ms.toFixed(1)} ms · latency ${d.latency_ms.toFixed(1)} ms`;
+      }
+      if (video.naturalWidth > 0) document.body.dataset.frameWidth = video.naturalWidth;
+    } catch (e) { /* the loop may be restarting: try again */ }
+    setTimeout(refresh, 250);
+  }
+  refresh();
+</script>
+</body>
+</html>
+"#;
