@@ -13,6 +13,8 @@ use inception_edge_core::camera::ErrorKind;
 use inception_edge_core::{Frame, FrameError, PixelFormat};
 
 pub mod mjpeg;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 mod pipeline;
 pub mod sinks;
 pub mod sources;

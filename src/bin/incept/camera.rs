@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use inception_edge::camera::mjpeg::{MjpegFile, MjpegHttp};
+use inception_edge::camera::mqtt::{Mqtt, MqttTarget};
 use inception_edge::camera::sinks::{Console, JsonLines};
 use inception_edge::camera::sources::{Faulty, Replay, TestPattern};
 use inception_edge::camera::web::{is_exposed, WebOptions, WebView};
@@ -22,7 +23,8 @@ pub struct CameraArgs {
     /// directory of PNG/JPEG images or an IDX file, replayed in a loop).
     #[arg(long)]
     source: String,
-    /// Where results go: `console`, `jsonl:FILE` or `jsonl:-` (stdout). Repeatable.
+    /// Where results go: `console`, `jsonl:FILE`, `jsonl:-` (stdout) or
+    /// `mqtt://HOST[:PORT]/TOPIC` (JSON messages to an MQTT broker). Repeatable.
     #[arg(long, default_value = "console")]
     sink: Vec<String>,
     /// The model: `embedded` (default), a manifest, an ONNX or int8 NNEF file.
@@ -102,13 +104,22 @@ fn open_sinks(args: &CameraArgs) -> anyhow::Result<Vec<Box<dyn Sink>>> {
         match s.as_str() {
             "console" => sinks.push(Box::new(Console::new(std::io::stdout()))),
             "jsonl:-" => sinks.push(Box::new(JsonLines::new(std::io::stdout()))),
+            mqtt if mqtt.starts_with("mqtt://") => {
+                let target: MqttTarget = mqtt.parse().map_err(anyhow::Error::msg)?;
+                let id = format!("incept-{}", std::process::id());
+                let sink = Mqtt::connect(&target, &id, 256)
+                    .with_context(|| format!("cannot start the MQTT client for {mqtt}"))?;
+                sinks.push(Box::new(sink));
+            }
             other => match other.strip_prefix("jsonl:") {
                 Some(path) => {
                     let f = std::fs::File::create(path)
                         .with_context(|| format!("cannot create {path}"))?;
                     sinks.push(Box::new(JsonLines::new(std::io::BufWriter::new(f))));
                 }
-                None => bail!("unknown sink `{other}`: console, jsonl:FILE or jsonl:-"),
+                None => bail!(
+                    "unknown sink `{other}`: console, jsonl:FILE, jsonl:- or mqtt://HOST[:PORT]/TOPIC"
+                ),
             },
         }
     }
