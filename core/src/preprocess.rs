@@ -321,14 +321,9 @@ impl Preprocess {
         self.run(frame, out.len(), |i, x| out[i] = q.quantize(x))
     }
 
-    /// Shared driver: validates, maps geometry, picks the pixel reader for the frame's format
-    /// once (so the per-pixel loop has no format dispatch) and hands `(index, x)` to `emit`.
-    fn run(
-        &self,
-        frame: &Frame<'_>,
-        out_len: usize,
-        emit: impl FnMut(usize, f32),
-    ) -> Result<(), PreprocessError> {
+    /// Checks the recipe against an output of `out_len` elements; returns the per-channel
+    /// affine map of the normalization.
+    fn check(&self, out_len: usize) -> Result<[(f32, f32); 3], PreprocessError> {
         if self.width == 0 || self.height == 0 {
             return Err(PreprocessError::EmptyOutput);
         }
@@ -339,10 +334,20 @@ impl Preprocess {
                 got: out_len,
             });
         }
-        let affine = self
-            .normalize
+        self.normalize
             .affine()
-            .ok_or(PreprocessError::InvalidNormalization)?;
+            .ok_or(PreprocessError::InvalidNormalization)
+    }
+
+    /// Shared driver: validates, maps geometry, picks the pixel reader for the frame's format
+    /// once (so the per-pixel loop has no format dispatch) and hands `(index, x)` to `emit`.
+    fn run(
+        &self,
+        frame: &Frame<'_>,
+        out_len: usize,
+        emit: impl FnMut(usize, f32),
+    ) -> Result<(), PreprocessError> {
+        let affine = self.check(out_len)?;
         let (d, stride) = (frame.data(), frame.stride());
         match (self.channels, frame.format()) {
             (Channels::Gray, PixelFormat::Gray8) => {
@@ -616,20 +621,7 @@ impl Preprocess {
         out_len: usize,
         mut emit: impl FnMut(usize, f32),
     ) -> Result<(), PreprocessError> {
-        if self.width == 0 || self.height == 0 {
-            return Err(PreprocessError::EmptyOutput);
-        }
-        let needed = self.output_len().ok_or(PreprocessError::TooLarge)?;
-        if out_len != needed {
-            return Err(PreprocessError::OutputSize {
-                needed,
-                got: out_len,
-            });
-        }
-        let affine = self
-            .normalize
-            .affine()
-            .ok_or(PreprocessError::InvalidNormalization)?;
+        let affine = self.check(out_len)?;
         let (src, dst) = self.mapping(frame.width(), frame.height());
         let fill = match self.fit {
             Fit::Letterbox { fill } => f32::from(fill),

@@ -110,6 +110,27 @@ impl WebView {
         self.addr
     }
 
+    /// What to tell the user on start: the URL, and a warning when the view is reachable from
+    /// the network.
+    pub fn banner(&self) -> String {
+        let mut b = format!("web view: http://{}/", self.addr);
+        if is_exposed(&self.addr) {
+            b.push_str(&format!(
+                "\nWARNING: the web view is bound to {}, reachable from the network; anyone \
+                 who can reach it sees the camera",
+                self.addr
+            ));
+        }
+        b
+    }
+
+    /// Publishes to `view` if there is one (a [`Tap`](super::Tap) for optional web views).
+    pub fn publish_to(view: Option<&WebView>, frame: &OwnedFrame, record: &Record) {
+        if let Some(v) = view {
+            v.publish(frame, record);
+        }
+    }
+
     /// Publishes one classified frame (give this to [`run_tapped`](super::run_tapped)):
     /// copies the frame into a reused buffer, allocating nothing once it has grown.
     pub fn publish(&self, frame: &OwnedFrame, record: &Record) {

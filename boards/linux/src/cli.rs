@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use inception_edge::camera::sinks::{Action, Console, JsonLines, Pins};
+use inception_edge::camera::web::{WebOptions, WebView};
 use inception_edge::camera::{self, LoopConfig, Sink};
 use inception_edge::Classifier;
 
@@ -52,6 +53,13 @@ pub struct Args {
     /// List the formats and sizes the device offers, then exit.
     #[arg(long)]
     pub list_formats: bool,
+    /// Serve the web live view on `--bind` (the stream, top-3 labels, fps, latency).
+    #[arg(long)]
+    pub web: bool,
+    /// Address of the web view: loopback by default; `0.0.0.0:8080` to watch from another
+    /// machine (a warning is printed: anyone on the network sees the camera).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: std::net::SocketAddr,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -130,7 +138,17 @@ pub fn run(args: &Args) -> Result<(), String> {
         duration: args.duration.map(Duration::from_secs_f64),
         ..LoopConfig::default()
     };
-    let summary = camera::run(
+    let web = if args.web {
+        let view = WebView::start(args.bind, WebOptions::default())
+            .map_err(|e| format!("cannot serve the web view on {}: {e}", args.bind))?;
+        eprintln!("{}", view.banner());
+        Some(view)
+    } else {
+        None
+    };
+    let publish =
+        |f: &camera::OwnedFrame, r: &camera::Record| WebView::publish_to(web.as_ref(), f, r);
+    let summary = camera::run_tapped(
         &mut camera,
         &mut classifier,
         &mut sinks,
@@ -142,6 +160,7 @@ pub fn run(args: &Args) -> Result<(), String> {
                 s.fps, s.inference_ms, s.latency_p50_ms, s.stats.dropped, s.stats.errors
             )
         },
+        Some(&publish),
     );
     eprintln!(
         "done: {} frames, {} classified, {} dropped, {} errors, {} disconnects, {:.1} fps",

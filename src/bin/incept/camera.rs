@@ -11,7 +11,7 @@ use inception_edge::camera::mjpeg::{MjpegFile, MjpegHttp};
 use inception_edge::camera::mqtt::{Mqtt, MqttTarget};
 use inception_edge::camera::sinks::{Console, JsonLines};
 use inception_edge::camera::sources::{Faulty, Replay, TestPattern};
-use inception_edge::camera::web::{is_exposed, WebOptions, WebView};
+use inception_edge::camera::web::{WebOptions, WebView};
 use inception_edge::camera::{self, LoopConfig, Sink, Source, Summary};
 use inception_edge::core::PixelFormat;
 
@@ -166,23 +166,13 @@ pub fn run(args: CameraArgs) -> anyhow::Result<ExitCode> {
     let web = if args.web {
         let view = WebView::start(args.bind, WebOptions::default())
             .with_context(|| format!("cannot serve the web view on {}", args.bind))?;
-        eprintln!("web view: http://{}/", view.addr());
-        if is_exposed(&view.addr()) {
-            eprintln!(
-                "WARNING: the web view is bound to {}, reachable from the network; anyone who \
-                 can reach it sees the camera",
-                view.addr()
-            );
-        }
+        eprintln!("{}", view.banner());
         Some(view)
     } else {
         None
     };
-    let publish = |f: &camera::OwnedFrame, r: &camera::Record| {
-        if let Some(w) = &web {
-            w.publish(f, r);
-        }
-    };
+    let publish =
+        |f: &camera::OwnedFrame, r: &camera::Record| WebView::publish_to(web.as_ref(), f, r);
     let summary = camera::run_tapped(
         source.as_mut(),
         &mut classifier,
