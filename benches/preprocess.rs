@@ -42,7 +42,8 @@ fn bench(c: &mut Criterion) {
         let frame = Frame::new(&data, 640, 480, format).expect("frame");
         group.bench_function(name, |b| {
             b.iter(|| {
-                pre.run_quantized(black_box(&frame), q, &mut out)
+                black_box(&pre)
+                    .run_quantized(black_box(&frame), black_box(q), &mut out)
                     .expect("preprocess");
                 black_box(&out);
             })

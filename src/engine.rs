@@ -330,7 +330,11 @@ impl Engine {
         let outputs = self
             .state
             .run(tvec!(tensor.into_tvalue()))
-            .map_err(inference)?;
+            .map_err(inference);
+        // Whatever runs next on this thread (preprocessing, the caller's code) must not pay
+        // for the vector state tract's kernels leave dirty.
+        inception_edge_ops::settle_vector_state();
+        let outputs = outputs?;
         let view = outputs[0].to_plain_array_view::<f32>().map_err(inference)?;
         output.clear();
         output.extend(view.iter().copied());

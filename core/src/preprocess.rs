@@ -306,7 +306,8 @@ impl Preprocess {
 
     /// Writes the normalized `f32` input tensor for `frame` into `out`.
     pub fn run_f32(&self, frame: &Frame<'_>, out: &mut [f32]) -> Result<(), PreprocessError> {
-        self.run(frame, out.len(), |i, x| out[i] = x)
+        let len = out.len();
+        self.run(frame, len, F32Out(out))
     }
 
     /// Writes the quantized input tensor for `frame` into `out` (`i8` or `u8`), bit-identical
@@ -318,7 +319,8 @@ impl Preprocess {
         out: &mut [T],
     ) -> Result<(), PreprocessError> {
         let q = q.check_for::<T>()?;
-        self.run(frame, out.len(), |i, x| out[i] = q.quantize(x))
+        let len = out.len();
+        self.run(frame, len, QuantOut { out, q })
     }
 
     /// Checks the recipe against an output of `out_len` elements; returns the per-channel
@@ -340,12 +342,12 @@ impl Preprocess {
     }
 
     /// Shared driver: validates, maps geometry, picks the pixel reader for the frame's format
-    /// once (so the per-pixel loop has no format dispatch) and hands `(index, x)` to `emit`.
+    /// once (so the per-pixel loop has no format dispatch) and hands runs of values to `emit`.
     fn run(
         &self,
         frame: &Frame<'_>,
         out_len: usize,
-        emit: impl FnMut(usize, f32),
+        emit: impl Emit,
     ) -> Result<(), PreprocessError> {
         let affine = self.check(out_len)?;
         let (d, stride) = (frame.data(), frame.stride());
@@ -365,14 +367,16 @@ impl Preprocess {
         Ok(())
     }
 
-    /// The resampling loop for one pixel reader `fetch(x, y)` (frame coordinates).
+    /// The resampling loop for one pixel reader. Resampled pixels of an output row are
+    /// gathered per channel in chunks of [`CHUNK`], then normalized and stored a channel run at
+    /// a time, so the store loop is contiguous (NCHW) and compiles to vector code.
     #[inline(always)]
     fn resample(
         &self,
         frame: &Frame<'_>,
         affine: [(f32, f32); 3],
         pixels: impl Pixels,
-        mut emit: impl FnMut(usize, f32),
+        mut emit: impl Emit,
     ) {
         let (src, dst) = self.mapping(frame.width(), frame.height());
         let fill = match self.fit {
@@ -393,15 +397,7 @@ impl Preprocess {
             [0, 1, 2]
         };
         let fetch = |x: usize, y: usize| pixels.rgb(src.x + x, src.y + y);
-        let out = Writer {
-            width: self.width,
-            pixel_step,
-            channel_step,
-            nc,
-            order,
-            affine,
-        };
-        let mut put = |ox: usize, oy: usize, v: [f32; 3]| out.put(&mut emit, ox, oy, v);
+        let mut chunk = [[0f32; CHUNK]; 3];
         for oy in 0..self.height {
             let row_inside = oy >= dst.y && oy < dst.y + dst.h;
             let dy = oy.wrapping_sub(dst.y);
@@ -412,41 +408,82 @@ impl Preprocess {
             };
             let y1 = (y0 + 1).min(src.h - 1);
             let mut xs = BilinearAxis::new(src.w, dst.w);
-            for ox in 0..self.width {
-                let inside = row_inside && ox >= dst.x && ox < dst.x + dst.w;
-                let v = if !inside {
-                    [fill; 3]
-                } else if self.resize == Resize::Bilinear {
-                    let (x0, fx) = xs.next();
-                    let x1 = (x0 + 1).min(src.w - 1);
-                    let [p00, p01] = pixels.pair(src.x + x0, src.x + x1, src.y + y0);
-                    let [p10, p11] = pixels.pair(src.x + x0, src.x + x1, src.y + y1);
-                    mix([p00, p01, p10, p11], fx as u32, fy as u32)
-                } else {
-                    area(&fetch, src.w, src.h, dst.w, dst.h, ox - dst.x, dy)
-                };
-                put(ox, oy, v);
+            let mut first = 0;
+            while first < self.width {
+                let n = (self.width - first).min(CHUNK);
+                for ox in first..first + n {
+                    let k = ox - first;
+                    let inside = row_inside && ox >= dst.x && ox < dst.x + dst.w;
+                    let v = if !inside {
+                        [fill; 3]
+                    } else if self.resize == Resize::Bilinear {
+                        let (x0, fx) = xs.next();
+                        let x1 = (x0 + 1).min(src.w - 1);
+                        let [p00, p01] = pixels.pair(src.x + x0, src.x + x1, src.y + y0);
+                        let [p10, p11] = pixels.pair(src.x + x0, src.x + x1, src.y + y1);
+                        mix([p00, p01, p10, p11], fx as u32, fy as u32)
+                    } else {
+                        area(&fetch, src.w, src.h, dst.w, dst.h, ox - dst.x, dy)
+                    };
+                    chunk[0][k] = v[0];
+                    chunk[1][k] = v[1];
+                    chunk[2][k] = v[2];
+                }
+                let base = (oy * self.width + first) * pixel_step;
+                for c in 0..nc {
+                    let start = base + c * channel_step;
+                    emit.run(start, pixel_step, affine[c], &chunk[order[c]][..n]);
+                }
+                first += n;
             }
         }
     }
 }
 
-/// Writes normalized pixels at their tensor indices.
-struct Writer {
-    width: usize,
-    pixel_step: usize,
-    channel_step: usize,
-    nc: usize,
-    order: [usize; 3],
-    affine: [(f32, f32); 3],
+/// Output pixels gathered per channel before they are normalized and stored.
+const CHUNK: usize = 64;
+
+/// Stores normalized values: `v[k] · a + b` at index `start + k · step` of the input tensor.
+trait Emit {
+    fn run(&mut self, start: usize, step: usize, affine: (f32, f32), v: &[f32]);
 }
 
-impl Writer {
+/// `f32` input tensor.
+struct F32Out<'o>(&'o mut [f32]);
+
+impl Emit for F32Out<'_> {
     #[inline(always)]
-    fn put(&self, emit: &mut impl FnMut(usize, f32), ox: usize, oy: usize, v: [f32; 3]) {
-        let base = (oy * self.width + ox) * self.pixel_step;
-        for (c, &(a, b)) in self.affine.iter().enumerate().take(self.nc) {
-            emit(base + c * self.channel_step, v[self.order[c]] * a + b);
+    fn run(&mut self, start: usize, step: usize, (a, b): (f32, f32), v: &[f32]) {
+        store(self.0, start, step, v, |x| x * a + b);
+    }
+}
+
+/// Quantized input tensor.
+struct QuantOut<'o, T> {
+    out: &'o mut [T],
+    q: QuantParams,
+}
+
+impl<T: QuantInt> Emit for QuantOut<'_, T> {
+    #[inline(always)]
+    fn run(&mut self, start: usize, step: usize, (a, b): (f32, f32), v: &[f32]) {
+        let q = self.q;
+        store(self.out, start, step, v, |x| q.quantize(x * a + b));
+    }
+}
+
+/// `out[start + k · step] = f(v[k])`; the contiguous case is a plain slice loop the compiler
+/// vectorizes. Indices are in range by construction (the output length was checked).
+#[inline(always)]
+fn store<T>(out: &mut [T], start: usize, step: usize, v: &[f32], f: impl Fn(f32) -> T) {
+    if step == 1 {
+        let dst = &mut out[start..start + v.len()];
+        for (o, &x) in dst.iter_mut().zip(v) {
+            *o = f(x);
+        }
+    } else {
+        for (o, &x) in out[start..].iter_mut().step_by(step).zip(v) {
+            *o = f(x);
         }
     }
 }
@@ -1093,7 +1130,7 @@ mod tests {
 
         #[test]
         fn quantized_output_is_bit_identical_to_quantizing_the_float_output(
-            (w, h, img) in gray_image(), ow in 1usize..12, oh in 1usize..12,
+            (w, h, img) in gray_image(), ow in 1usize..150, oh in 1usize..6,
             scale in 1e-3f32..0.1, zp in -20i32..20, fit in 0u8..3, area in any::<bool>(), norm in 0u8..5,
         ) {
             let f = Frame::new(&img, w, h, PixelFormat::Gray8).unwrap();
@@ -1154,7 +1191,7 @@ mod tests {
         #[test]
         fn the_fast_driver_is_bit_identical_to_the_per_pixel_reference(
             fi in 0usize..7, w in 1usize..40, h in 1usize..40, pad in 0usize..9, seed: u32,
-            ow in 1usize..33, oh in 1usize..33, fit in 0u8..3, area in any::<bool>(),
+            ow in 1usize..140, oh in 1usize..20, fit in 0u8..3, area in any::<bool>(),
             channels in 0u8..3, nhwc in any::<bool>(), fill: u8,
         ) {
             let fmt = PixelFormat::ALL[fi];

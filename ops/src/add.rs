@@ -83,6 +83,7 @@ impl EvalOp for QAdd {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let (a, b) = args_2!(inputs);
+        crate::settle_vector_state();
         Ok(tvec!(self.eval_tensors(&a, &b)?.into_tvalue()))
     }
 }

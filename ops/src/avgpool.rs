@@ -156,6 +156,7 @@ impl EvalOp for QAvgPool {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let x = args_1!(inputs);
+        crate::settle_vector_state();
         Ok(tvec!(self.eval_tensor(&x)?.into_tvalue()))
     }
 }

@@ -17,7 +17,7 @@
 //!
 //! Load an int8 NNEF model with [`nnef`], which is tract's NNEF framework with this
 //! extension registered.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod add;
@@ -25,12 +25,14 @@ mod avgpool;
 mod fixed;
 mod nnef;
 mod requant;
+mod simd;
 
 pub use add::QAdd;
 pub use avgpool::QAvgPool;
 pub use fixed::{FixedMultiplier, FixedPointError};
 pub use nnef::{nnef, registry, EXTENSION};
 pub use requant::{Dequant, Requant};
+pub use simd::settle_vector_state;
 
 /// Model property holding the input scale (f32): `x_f32 ≈ x_i8 · scale`.
 pub const PROP_INPUT_SCALE: &str = "inception_edge.input_scale";

@@ -172,6 +172,7 @@ impl EvalOp for Requant {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let (x, mantissa, shift) = args_3!(inputs);
+        crate::settle_vector_state();
         Ok(tvec!(self
             .eval_tensor(&x, &mantissa, &shift)?
             .into_tvalue()))
@@ -220,6 +221,7 @@ impl EvalOp for Dequant {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let (x, scale) = args_2!(inputs);
+        crate::settle_vector_state();
         Ok(tvec!(self.eval_tensor(&x, &scale)?.into_tvalue()))
     }
 }
