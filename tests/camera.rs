@@ -263,6 +263,32 @@ fn a_replay_of_an_empty_or_missing_directory_is_an_error() {
 }
 
 #[test]
+fn a_replay_of_a_glob_plays_the_matching_photos_in_name_order() {
+    let pattern = common::data("photos").join("[c-h]*.png");
+    let mut source = Replay::open(&pattern, 0.0, false, None).unwrap();
+    assert_eq!(source.len(), 3);
+    let mut sizes = Vec::new();
+    let mut buf = OwnedFrame::default();
+    while let Ok(Capture::Frame) = source.next(&mut buf) {
+        sizes.push((buf.width, buf.height));
+    }
+    // chelsea, coffee, horse in that order, each as a one-image replay gives it.
+    let alone: Vec<_> = ["chelsea.png", "coffee.png", "horse.png"]
+        .iter()
+        .map(|name| {
+            let path = common::data("photos").join(name);
+            let mut one = Replay::open(&path, 0.0, false, None).unwrap();
+            assert_eq!(one.len(), 1);
+            one.next(&mut buf).unwrap();
+            (buf.width, buf.height)
+        })
+        .collect();
+    assert_eq!(sizes, alone);
+    assert_ne!(alone[0], alone[1]);
+    assert!(Replay::open(&common::data("photos").join("*.bmp"), 0.0, true, None).is_err());
+}
+
+#[test]
 fn test_patterns_are_valid_frames_in_both_formats() {
     for format in [PixelFormat::Rgb888, PixelFormat::Yuyv] {
         let mut p = TestPattern::new(64, 48, format, 0.0);

@@ -20,7 +20,8 @@ use inception_edge::core::PixelFormat;
 pub struct CameraArgs {
     /// Frame source: `test:WxH[:yuyv]` (synthetic pattern), `mjpeg:FILE` (an MJPEG file),
     /// `http://HOST[:PORT]/PATH` (an MJPEG-over-HTTP camera), `replay:PATH` or a plain PATH (a
-    /// directory of PNG/JPEG images or an IDX file, replayed in a loop).
+    /// directory of PNG/JPEG images, one image, a quoted glob such as `'shots/*.jpg'`, or an
+    /// IDX file, replayed in a loop).
     #[arg(long)]
     source: String,
     /// Where results go: `console`, `jsonl:FILE`, `jsonl:-` (stdout) or
