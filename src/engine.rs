@@ -2,6 +2,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use inception_edge_core::QuantParams;
 use tract_core::prelude::*;
@@ -43,6 +44,47 @@ pub struct OperatorCount {
     pub count: usize,
     /// Whether it produces floating-point values.
     pub float: bool,
+}
+
+/// Sets how many threads tract's matrix products use from now on, process-wide: `1` runs
+/// them on the calling thread (the default), `n > 1` on a pool of `n` threads. Other operators
+/// (im2col, pooling, requantization) stay on the calling thread.
+#[cfg(feature = "threads")]
+pub fn set_threads(threads: usize) -> Result<()> {
+    use tract_linalg::multithread::{set_default_executor, Executor};
+    let executor = match threads {
+        0 => {
+            return Err(Error::Threads {
+                threads,
+                reason: "at least one is needed".into(),
+            })
+        }
+        1 => Executor::SingleThread,
+        n => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .thread_name(|i| format!("incept-mm-{i}"))
+                .num_threads(n)
+                .build()
+                .map_err(|e| Error::Threads {
+                    threads,
+                    reason: e.to_string(),
+                })?;
+            Executor::MultiThread(std::sync::Arc::new(pool))
+        }
+    };
+    set_default_executor(executor);
+    Ok(())
+}
+
+/// Time one kind of operator took in [`Engine::profile`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperatorTime {
+    /// tract's name for the operator.
+    pub name: String,
+    /// How many nodes of the plan run it.
+    pub nodes: usize,
+    /// Mean time per inference spent in those nodes.
+    pub time: Duration,
 }
 
 /// The input quantization an int8 model declares in its properties.
@@ -315,6 +357,55 @@ impl Engine {
         self.run_tensor(tensor, output)
     }
 
+    /// Runs the model `runs` times on `input` (as [`Engine::run`]) timing every node, and
+    /// returns the mean time per inference of each kind of operator, longest first.
+    pub fn profile(&mut self, input: &[f32], runs: usize) -> Result<Vec<OperatorTime>> {
+        self.check_len(input.len())?;
+        let tensor = match self.input_kind {
+            InputKind::F32 => Tensor::from_shape(&self.input_shape, input),
+            InputKind::I8(q) => {
+                let quantized: Vec<i8> = input.iter().map(|&x| q.quantize::<i8>(x)).collect();
+                Tensor::from_shape(&self.input_shape, &quantized)
+            }
+        }
+        .map_err(inference)?;
+        let runs = runs.max(1);
+        let mut times: Vec<OperatorTime> = Vec::new();
+        let mut nodes = std::collections::HashSet::new();
+        for _ in 0..runs {
+            let result = self.state.run_plan_with_eval(
+                tvec!(tensor.clone().into_tvalue()),
+                |ctx, state, node, inputs| {
+                    inception_edge_ops::settle_vector_state();
+                    let start = Instant::now();
+                    let result = tract_core::plan::eval(ctx, state, node, inputs);
+                    let name = node.op.name();
+                    let elapsed = start.elapsed();
+                    let first = nodes.insert(node.id);
+                    match times.iter_mut().find(|t| *t.name == *name) {
+                        Some(t) => {
+                            t.time += elapsed;
+                            t.nodes += usize::from(first);
+                        }
+                        None => times.push(OperatorTime {
+                            name: name.to_string(),
+                            nodes: 1,
+                            time: elapsed,
+                        }),
+                    }
+                    result
+                },
+            );
+            inception_edge_ops::settle_vector_state();
+            result.map_err(inference)?;
+        }
+        for t in &mut times {
+            t.time /= runs as u32;
+        }
+        times.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| a.name.cmp(&b.name)));
+        Ok(times)
+    }
+
     fn check_len(&self, len: usize) -> Result<()> {
         if len != self.input_len() {
             return Err(Error::InputSize {
@@ -329,7 +420,11 @@ impl Engine {
     fn run_tensor(&mut self, tensor: Tensor, output: &mut Vec<f32>) -> Result<()> {
         let outputs = self
             .state
-            .run(tvec!(tensor.into_tvalue()))
+            .run_plan_with_eval(tvec!(tensor.into_tvalue()), |ctx, state, node, inputs| {
+                // Every operator starts with clean vector registers, whatever ran before it.
+                inception_edge_ops::settle_vector_state();
+                tract_core::plan::eval(ctx, state, node, inputs)
+            })
             .map_err(inference);
         // Whatever runs next on this thread (preprocessing, the caller's code) must not pay
         // for the vector state tract's kernels leave dirty.

@@ -46,6 +46,14 @@ pub enum Error {
     /// tract failed while running the model.
     #[error("inference failed: {0}")]
     Inference(String),
+    /// The inference thread pool could not be set up.
+    #[error("cannot use {threads} inference threads: {reason}")]
+    Threads {
+        /// Threads asked for.
+        threads: usize,
+        /// Why not.
+        reason: String,
+    },
     /// A manifest could not be parsed or is inconsistent.
     #[error("manifest {}: {reason}", path.display())]
     Manifest {

@@ -17,7 +17,7 @@ pub mod error;
 pub mod eval;
 
 pub use classifier::{Classification, Classifier};
-pub use engine::Engine;
+pub use engine::{Engine, OperatorTime};
 pub use error::{Error, Result};
 /// The `no_std` half: frames, preprocessing, quantization, top-k, board traits.
 pub use inception_edge_core as core;

@@ -447,3 +447,78 @@ fn the_firmware_boots_then_classifies_and_reports_unreadable_images_without_stop
     assert!(stderr.contains("no/such/image.png"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn bench_reports_ordered_latencies_memory_and_a_profile_that_adds_up() {
+    let out = incept(&[
+        &"bench",
+        &common::mini_manifest(),
+        &"--runs",
+        &"5",
+        &"--warmup",
+        &"1",
+        &"--profile-runs",
+        &"2",
+        &"--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let l = &r["latency_ms"];
+    let ms = |k: &str| l[k].as_f64().unwrap_or_else(|| panic!("latency {k}: {r}"));
+    assert!(ms("min") > 0.0, "{r}");
+    assert!(ms("min") <= ms("median") && ms("median") <= ms("p90") && ms("p90") <= ms("max"));
+    assert!(ms("min") <= ms("mean") && ms("mean") <= ms("max"));
+    let throughput = r["throughput_per_s"].as_f64().unwrap();
+    assert!((throughput * ms("mean") / 1e3 - 1.0).abs() < 1e-9, "{r}");
+    assert_eq!(r["runs"], 5);
+    assert_eq!(r["int8"], false);
+    assert_eq!(r["input"], serde_json::json!([1, 1, 28, 28]), "{r}");
+    assert!(r["peak_rss_kib"].as_u64().unwrap() > 1024, "{r}");
+    let profile = r["profile"].as_array().unwrap();
+    assert!(!profile.is_empty(), "{r}");
+    let share: f64 = profile.iter().map(|p| p["share"].as_f64().unwrap()).sum();
+    assert!((share - 1.0).abs() < 1e-6, "shares add to {share}");
+    let ms: Vec<f64> = profile.iter().map(|p| p["ms"].as_f64().unwrap()).collect();
+    assert!(ms.windows(2).all(|w| w[0] >= w[1]), "longest first: {ms:?}");
+    let ops: Vec<&str> = profile.iter().map(|p| p["op"].as_str().unwrap()).collect();
+    assert!(
+        ops.iter()
+            .any(|op| op.contains("Conv") || op.contains("MatMul")),
+        "{ops:?}"
+    );
+}
+
+#[test]
+fn bench_of_the_embedded_int8_model_prints_the_text_report() {
+    let out = incept(&[
+        &"bench",
+        &"--runs",
+        &"2",
+        &"--warmup",
+        &"0",
+        &"--profile-runs",
+        &"1",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for line in [
+        "(int8",
+        "latency     min",
+        "throughput",
+        "peak RSS",
+        "profile",
+        "Requant",
+    ] {
+        assert!(stdout.contains(line), "no {line:?} in\n{stdout}");
+    }
+}
+
+#[test]
+fn bench_refuses_zero_runs_and_a_missing_model() {
+    let out = incept(&[&"bench", &"--runs", &"0"]);
+    assert_eq!(out.status.code(), Some(2), "clap's usage error");
+    let err = text(&out.stderr);
+    assert!(err.contains("--runs"), "{err}");
+    let err = failure(&incept(&[&"bench", &"no/such/model.onnx"]));
+    assert!(err.contains("no/such/model.onnx"), "{err}");
+}

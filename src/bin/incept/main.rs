@@ -13,6 +13,7 @@ use inception_edge::decode::RgbImage;
 use inception_edge::manifest::{Manifest, OutputKind};
 use inception_edge::{Classifier, Engine};
 
+mod bench;
 mod camera;
 mod eval;
 mod info;
@@ -65,6 +66,9 @@ enum Command {
     /// frame (counted), a bad frame or a lost source never stops the loop. Ctrl-C stops it
     /// with a final summary.
     Camera(camera::CameraArgs),
+    /// Measure inference speed on this machine: latency min/median/p90/max, throughput, peak
+    /// memory and the time share of each operator, on a camera-sized test frame.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -178,6 +182,7 @@ fn main() -> ExitCode {
         Command::Info => info::run(),
         Command::Eval(args) => eval::run(args),
         Command::Camera(args) => camera::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,228 @@
+//! `incept bench`: inference latency (min / median / p90 / max), throughput, peak memory and a
+//! per-operator profile of one model on this machine.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use inception_edge::camera::sources::TestPattern;
+use inception_edge::camera::{OwnedFrame, Source};
+use inception_edge::core::PixelFormat;
+use inception_edge::OperatorTime;
+
+use crate::progress::Progress;
+
+/// Options of `incept bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// The model: `embedded` (the int8 model built into this binary), a manifest, an ONNX file
+    /// or an int8 NNEF file.
+    #[arg(default_value = "embedded")]
+    model: PathBuf,
+    /// Timed inferences.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Untimed inferences before the timed ones.
+    #[arg(long, default_value_t = 3)]
+    warmup: u32,
+    /// Inferences timed node by node for the per-operator profile (0: no profile).
+    #[arg(long, default_value_t = 3)]
+    profile_runs: u32,
+    /// Threads for the matrix products (default: all cores; the other operators run on one).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    threads: Option<u32>,
+    /// Print one JSON object on stdout instead of the text report.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    pre: super::PreArgs,
+}
+
+/// Latency statistics of the timed runs, in milliseconds.
+#[derive(Debug, serde::Serialize)]
+struct Latency {
+    min: f64,
+    median: f64,
+    p90: f64,
+    max: f64,
+    mean: f64,
+}
+
+impl Latency {
+    /// Statistics of a non-empty set of durations (nearest-rank percentiles).
+    fn of(times: &[Duration]) -> Latency {
+        let mut ms: Vec<f64> = times.iter().map(|t| t.as_secs_f64() * 1e3).collect();
+        ms.sort_by(f64::total_cmp);
+        let rank = |p: f64| ms[((p * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1];
+        Latency {
+            min: ms[0],
+            median: rank(0.5),
+            p90: rank(0.9),
+            max: ms[ms.len() - 1],
+            mean: ms.iter().sum::<f64>() / ms.len() as f64,
+        }
+    }
+}
+
+/// One operator kind in the profile.
+#[derive(Debug, serde::Serialize)]
+struct OpShare {
+    op: String,
+    nodes: usize,
+    ms: f64,
+    share: f64,
+}
+
+/// Everything `incept bench` measures.
+#[derive(Debug, serde::Serialize)]
+struct Report {
+    model: String,
+    target: &'static str,
+    tract: &'static str,
+    input: Vec<usize>,
+    int8: bool,
+    threads: usize,
+    warmup: u32,
+    runs: u32,
+    load_ms: f64,
+    latency_ms: Latency,
+    preprocess_ms: f64,
+    throughput_per_s: f64,
+    peak_rss_kib: Option<u64>,
+    profile: Vec<OpShare>,
+}
+
+/// Runs the benchmark and prints its report.
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let threads = match args.threads {
+        Some(n) => n as usize,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    inception_edge::engine::set_threads(threads)?;
+    let t0 = Instant::now();
+    let mut classifier = super::load(&args.model, &args.pre)?;
+    let load = t0.elapsed();
+    let pre = *classifier.preprocess();
+    // A camera-sized frame (the synthetic test pattern of `incept camera --source test:…`),
+    // preprocessed as the model wants it, as in the camera loop.
+    let mut owned = OwnedFrame::default();
+    TestPattern::new(640, 480, PixelFormat::Yuyv, 0.0)
+        .next(&mut owned)
+        .map_err(|e| anyhow::anyhow!("test pattern: {e}"))?;
+    let frame = owned.frame().context("test pattern frame")?;
+
+    let total = (args.warmup + args.runs + args.profile_runs) as usize;
+    let mut progress = Progress::new("benchmarking", total);
+    let (mut latency, mut preprocess) = (Vec::new(), Vec::new());
+    for i in 0..args.warmup + args.runs {
+        let c = classifier.classify(&frame, 1)?;
+        if i >= args.warmup {
+            latency.push(c.inference);
+            preprocess.push(c.preprocess);
+        }
+        progress.tick();
+    }
+    let profile = if args.profile_runs > 0 {
+        let mut input = vec![0f32; pre.output_len().unwrap_or(0)];
+        pre.run_f32(&frame, &mut input)?;
+        let mut engine = classifier.engine().clone();
+        let times = engine.profile(&input, args.profile_runs as usize)?;
+        for _ in 0..args.profile_runs {
+            progress.tick();
+        }
+        shares(&times)
+    } else {
+        Vec::new()
+    };
+
+    let engine = classifier.engine();
+    let stats = Latency::of(&latency);
+    let report = Report {
+        model: args.model.display().to_string(),
+        target: inception_edge::build_info::TARGET,
+        tract: inception_edge::build_info::TRACT_VERSION,
+        input: engine.input_shape().to_vec(),
+        int8: engine.input_kind() != inception_edge::engine::InputKind::F32,
+        threads,
+        warmup: args.warmup,
+        runs: args.runs,
+        load_ms: load.as_secs_f64() * 1e3,
+        throughput_per_s: 1e3 / stats.mean,
+        latency_ms: stats,
+        preprocess_ms: Latency::of(&preprocess).median,
+        peak_rss_kib: peak_rss_kib(),
+        profile,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_text(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Each operator kind's time and share of the profiled inference.
+fn shares(times: &[OperatorTime]) -> Vec<OpShare> {
+    let total: f64 = times.iter().map(|t| t.time.as_secs_f64()).sum();
+    times
+        .iter()
+        .map(|t| OpShare {
+            op: t.name.clone(),
+            nodes: t.nodes,
+            ms: t.time.as_secs_f64() * 1e3,
+            share: if total > 0.0 {
+                t.time.as_secs_f64() / total
+            } else {
+                0.0
+            },
+        })
+        .collect()
+}
+
+fn print_text(r: &Report) {
+    let l = &r.latency_ms;
+    println!(
+        "model       {} ({}, input {:?}), tract {} on {}",
+        r.model,
+        if r.int8 { "int8" } else { "fp32" },
+        r.input,
+        r.tract,
+        r.target
+    );
+    println!("load        {:.0} ms", r.load_ms);
+    println!(
+        "latency     min {:.2} / median {:.2} / p90 {:.2} / max {:.2} ms (mean {:.2}) over {} runs after {} warm-up, {} thread(s) for matrix products",
+        l.min, l.median, l.p90, l.max, l.mean, r.runs, r.warmup, r.threads
+    );
+    println!("throughput  {:.2} inferences/s", r.throughput_per_s);
+    println!(
+        "preprocess  {:.2} ms per 640x480 YUYV frame (median)",
+        r.preprocess_ms
+    );
+    match r.peak_rss_kib {
+        Some(kib) => println!("peak RSS    {:.1} MiB", kib as f64 / 1024.0),
+        None => println!("peak RSS    unknown on this system"),
+    }
+    if !r.profile.is_empty() {
+        println!("profile     time per inference by operator:");
+        for op in &r.profile {
+            println!(
+                "  {:<22} {:>4} nodes {:>9.2} ms {:>6.1} %",
+                op.op,
+                op.nodes,
+                op.ms,
+                op.share * 100.0
+            );
+        }
+    }
+}
+
+/// The process's peak resident set (`VmHWM` of `/proc/self/status`), where Linux gives it.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
