@@ -84,6 +84,7 @@ fn main() -> anyhow::Result<()> {
                 method,
                 per_channel,
                 concat_per_branch,
+                ..Options::default()
             },
         )?;
         let blob = to_nnef_bytes(&int8.model)?;

@@ -90,15 +90,18 @@ fn main() -> anyhow::Result<()> {
     let fp32 = float.model.clone().into_optimized()?.into_runnable()?;
     let mut rows = vec![("tract fp32", time(&fp32, &f32_input, runs)?)];
     let mut profiles = Vec::new();
-    for (label, per_channel) in [
-        ("ours int8 per-channel", true),
-        ("ours int8 per-tensor", false),
+    let mut outputs = Vec::new();
+    for (label, per_channel, own_im2col) in [
+        ("ours int8 per-channel", true, true),
+        ("ours int8 per-tensor", false, true),
+        ("ours int8 per-channel, tract's int8 im2col", true, false),
     ] {
         let int8 = compile(
             &float,
             &calibration,
             &Options {
                 per_channel,
+                own_im2col,
                 ..Options::default()
             },
         )?;
@@ -108,7 +111,18 @@ fn main() -> anyhow::Result<()> {
         if per_channel {
             profiles.push((label, profile(&plan, &q)?));
         }
+        if per_channel {
+            let mut out = plan.run(tvec!(q.clone().into_tvalue()))?;
+            outputs.push(out.remove(0).into_tensor());
+        }
     }
+    anyhow::ensure!(
+        outputs[0] == outputs[1],
+        "our im2col changed the int8 outputs: {:?} vs {:?}",
+        outputs[0],
+        outputs[1]
+    );
+    println!("our im2col and tract's give bit-identical int8 outputs");
     if let Some(path) = qdq {
         let mut m = tract_onnx::onnx().model_for_path(&path)?;
         m.set_input_fact(0, f32::fact(&shape).into())?;

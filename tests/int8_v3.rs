@@ -193,6 +193,34 @@ fn every_convolution_of_the_optimized_int8_graph_runs_on_an_integer_kernel() {
     }
     // 94 convolutions and the linear head
     assert_eq!(matmuls, 95);
+    // every convolution that is not a plain 1x1 gathers its patches with our im2col, none
+    // with tract's quantized one
+    let count = |name: &str| model.nodes.iter().filter(|n| n.op.name() == name).count();
+    assert_eq!(count("QIm2col"), 54);
+    assert_eq!(count("Im2col"), 0);
+}
+
+#[test]
+fn our_im2col_gives_the_same_logits_as_tracts_quantized_convolution() {
+    let s = shared();
+    let float = FloatModel::from_onnx_file(onnx(), None).unwrap();
+    let options = Options {
+        own_im2col: false,
+        ..Options::default()
+    };
+    let tracts = compile(&float, &s.calibration, &options).unwrap();
+    let mut tracts = Engine::from_typed(tracts.model, "tract's im2col").unwrap();
+    let mut ours = Engine::from_nnef_bytes(&s.blob, "our im2col").unwrap();
+    let mut input = vec![0f32; 3 * 299 * 299];
+    for file in ["ankle-boot.png", "bag.png", "trouser.png"] {
+        let img = RgbImage::open(common::data("fmnist").join(file)).unwrap();
+        s.pre.run_f32(&img.frame().unwrap(), &mut input).unwrap();
+        let (mut a, mut b) = (vec![], vec![]);
+        tracts.run(&input, &mut a).unwrap();
+        ours.run(&input, &mut b).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a), bits(&b), "{file}: {a:?} vs {b:?}");
+    }
 }
 
 #[test]

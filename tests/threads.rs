@@ -33,12 +33,20 @@ fn two_threads_give_bit_identical_outputs_fp32_and_int8() {
     let v3 = common::root().join("models/inception-v3-fmnist/inception-v3-fmnist.onnx");
     let mut engines = vec![Engine::from_onnx_file(v3).unwrap()];
     #[cfg(feature = "embed")]
-    engines.push(inception_edge::Classifier::embedded().unwrap().engine().clone());
+    engines.push(
+        inception_edge::Classifier::embedded()
+            .unwrap()
+            .engine()
+            .clone(),
+    );
     for engine in &mut engines {
         let one = outputs(engine, 1);
         let two = outputs(engine, 2);
         assert_eq!(one, two);
         assert_eq!(outputs(engine, 1), one);
     }
-    assert!(matches!(set_threads(0), Err(Error::Threads { threads: 0, .. })));
+    assert!(matches!(
+        set_threads(0),
+        Err(Error::Threads { threads: 0, .. })
+    ));
 }

@@ -8,7 +8,7 @@ use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
 use tract_core::ops::nn::DataFormat;
 
 use inception_edge_ops::{
-    Dequant, FixedMultiplier, QAdd, QAvgPool, Requant, PROP_COMPILER, PROP_INPUT_SCALE,
+    Dequant, FixedMultiplier, QAdd, QAvgPool, QIm2col, Requant, PROP_COMPILER, PROP_INPUT_SCALE,
     PROP_INPUT_ZERO_POINT, PROP_METHOD, PROP_PER_CHANNEL,
 };
 
@@ -29,6 +29,11 @@ pub struct Options {
     /// ranges, but each branch is clipped at its own calibrated maximum; measured worse on
     /// the Fashion-MNIST Inception-v3, so off by default.
     pub concat_per_branch: bool,
+    /// Lower every convolution with a kernel larger than 1×1, a stride or padding to
+    /// inception-edge's [`QIm2col`](inception_edge_ops::QIm2col) and a quantized 1×1
+    /// convolution (default) instead of tract's quantized convolution. Bit-identical results;
+    /// tract's own quantized im2col path is several times slower.
+    pub own_im2col: bool,
 }
 
 impl Default for Options {
@@ -37,6 +42,7 @@ impl Default for Options {
             method: Method::Percentile(Method::DEFAULT_PERCENTILE),
             per_channel: true,
             concat_per_branch: false,
+            own_im2col: true,
         }
     }
 }
@@ -334,6 +340,13 @@ impl Builder<'_> {
                     .clamp(i32::MIN as f64, i32::MAX as f64) as i32
             })
             .collect();
+        let (input, spec, wq) = match self.im2col(name, x, &spec, group, &shape)? {
+            Some((patches, spec)) => {
+                let k = in_per_group * kernel;
+                (patches, spec, wq.into_shape(&[out_channels, k, 1, 1])?)
+            }
+            None => (x.wire, spec, wq),
+        };
         let wc = self.konst(format!("{name}.weights"), wq)?;
         let b = self.konst(format!("{name}.bias"), tensor1(&bq))?;
         let zero = self.konst(format!("{name}.zero"), tensor0(0i32))?;
@@ -346,10 +359,80 @@ impl Builder<'_> {
             group,
             q_params: Some(i32::datum_type()),
         };
-        let acc =
-            self.model
-                .wire_node(name, op, &[x.wire, wc, b, x0, one, zero, one, zero, one])?[0];
+        let acc = self
+            .model
+            .wire_node(name, op, &[input, wc, b, x0, one, zero, one, zero, one])?[0];
         Ok((acc, acc_scales))
+    }
+
+    /// With [`Options::own_im2col`], for a 2-D NCHW convolution of one group that is not a
+    /// plain 1×1: the [`QIm2col`] patches of `x` and the 1×1 convolution spec that multiplies
+    /// them (weights `[O, C·kh·kw, 1, 1]`). Padded cells hold `x`'s zero point, which tract's
+    /// convolution subtracts as it subtracts it from every input value.
+    fn im2col(
+        &mut self,
+        name: &str,
+        x: &Q,
+        spec: &PoolSpec,
+        group: usize,
+        weight_shape: &[usize],
+    ) -> Result<Option<(OutletId, PoolSpec)>> {
+        let fact = self.model.outlet_fact(x.wire)?;
+        let hw: Option<Vec<usize>> = fact
+            .shape
+            .iter()
+            .skip(2)
+            .map(|d| d.to_usize().ok())
+            .collect();
+        let (Some(hw), true) = (hw, fact.rank() == 4) else {
+            return Ok(None);
+        };
+        let dilations = spec.dilations();
+        let strides = spec.strides();
+        let padding = spec.computed_padding(&hw);
+        let plain = spec.kernel_shape.iter().all(|&k| k == 1)
+            && strides.iter().all(|&s| s == 1)
+            && padding
+                .iter()
+                .all(|p| p.pad_before == 0 && p.pad_after == 0);
+        if !self.opts.own_im2col
+            || plain
+            || group != 1
+            || spec.data_format != DataFormat::NCHW
+            || spec.kernel_shape.len() != 2
+            || weight_shape.len() != 4
+        {
+            return Ok(None);
+        }
+        let Ok(pad) = i8::try_from(x.zp) else {
+            return Ok(None);
+        };
+        let op = QIm2col {
+            kernel: [spec.kernel_shape[0], spec.kernel_shape[1]],
+            strides: [strides[0], strides[1]],
+            dilations: [dilations[0], dilations[1]],
+            pads: [
+                padding[0].pad_before,
+                padding[1].pad_before,
+                padding[0].pad_after,
+                padding[1].pad_after,
+            ],
+            pad,
+        };
+        let patches = self
+            .model
+            .wire_node(format!("{name}.im2col"), op, &[x.wire])?[0];
+        let k = weight_shape[1] * weight_shape[2] * weight_shape[3];
+        let one_by_one = PoolSpec {
+            data_format: DataFormat::NCHW,
+            kernel_shape: tvec![1, 1],
+            padding: PaddingSpec::Valid,
+            dilations: None,
+            strides: None,
+            input_channels: k,
+            output_channels: weight_shape[0],
+        };
+        Ok(Some((patches, one_by_one)))
     }
 
     /// After a convolution: the int8 value (if anything reads it) and the f32 output (if the

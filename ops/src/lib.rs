@@ -10,7 +10,10 @@
 //! - [`Dequant`]: i32/i8 → f32 with one scale per channel (the graph's final dequantize);
 //! - [`QAdd`]: the sum of two int8 tensors on their own scales (residual connections);
 //! - [`QAvgPool`]: int8 average pooling, the output on the input's scale, rounding half away
-//!   from zero; with the pooling window over the whole plane it is a global average pool.
+//!   from zero; with the pooling window over the whole plane it is a global average pool;
+//! - [`QIm2col`]: the patches of a `kh×kw` convolution as the channels of a 1×1 one, which
+//!   tract's quantized 1×1 convolution multiplies much faster than its own quantized im2col
+//!   path runs.
 //!
 //! Every operator is exact integer arithmetic (the `f32` of [`Dequant`] is one IEEE
 //! multiplication per element), so outputs are bit-identical on every architecture.
@@ -23,6 +26,7 @@
 mod add;
 mod avgpool;
 mod fixed;
+mod im2col;
 mod nnef;
 mod requant;
 mod simd;
@@ -30,6 +34,7 @@ mod simd;
 pub use add::QAdd;
 pub use avgpool::QAvgPool;
 pub use fixed::{FixedMultiplier, FixedPointError};
+pub use im2col::QIm2col;
 pub use nnef::{nnef, registry, EXTENSION};
 pub use requant::{Dequant, Requant};
 pub use simd::settle_vector_state;

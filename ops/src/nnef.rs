@@ -1,10 +1,10 @@
-//! The `inception_edge` NNEF extension: how [`Requant`], [`Dequant`] and [`QAvgPool`] are
-//! written to and read from NNEF.
+//! The `inception_edge` NNEF extension: how [`Requant`], [`Dequant`], [`QAdd`], [`QAvgPool`]
+//! and [`QIm2col`] are written to and read from NNEF.
 
 use tract_nnef::internal::*;
 use tract_nnef::ser::{ints, invocation, logical, numeric};
 
-use crate::{Dequant, QAdd, QAvgPool, Requant};
+use crate::{Dequant, QAdd, QAvgPool, QIm2col, Requant};
 
 /// The extension's name, as it appears in `graph.nnef` (`extension inception_edge;`).
 pub const EXTENSION: &str = "inception_edge";
@@ -79,7 +79,54 @@ pub fn registry() -> Registry {
         &[("output", TypeName::Scalar.tensor())],
         de_avgpool,
     );
+    r.register_dumper(ser_im2col);
+    r.register_primitive(
+        "inception_edge_im2col",
+        &[
+            TypeName::Scalar.tensor().named("input"),
+            TypeName::Integer.array().named("kernel"),
+            TypeName::Integer.array().named("strides"),
+            TypeName::Integer.array().named("dilations"),
+            TypeName::Integer.array().named("pads"),
+            TypeName::Integer.named("pad").default(0),
+        ],
+        &[("output", TypeName::Scalar.tensor())],
+        de_im2col,
+    );
     r
+}
+
+fn ser_im2col(
+    ast: &mut IntoAst,
+    node: &TypedNode,
+    op: &QIm2col,
+) -> TractResult<Option<Arc<RValue>>> {
+    let input = ast.mapping[&node.inputs[0]].clone();
+    Ok(Some(invocation(
+        "inception_edge_im2col",
+        &[input],
+        &[
+            ("kernel", ints(&op.kernel)),
+            ("strides", ints(&op.strides)),
+            ("dilations", ints(&op.dilations)),
+            ("pads", ints(&op.pads)),
+            ("pad", numeric(op.pad)),
+        ],
+    )))
+}
+
+fn de_im2col(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<Value> {
+    let input = inv.named_arg_as(builder, "input")?;
+    let pad: i64 = inv.named_arg_as(builder, "pad")?;
+    let op = QIm2col {
+        kernel: array_of(inv.named_arg_as(builder, "kernel")?, "kernel")?,
+        strides: array_of(inv.named_arg_as(builder, "strides")?, "strides")?,
+        dilations: array_of(inv.named_arg_as(builder, "dilations")?, "dilations")?,
+        pads: array_of(inv.named_arg_as(builder, "pads")?, "pads")?,
+        pad: i8::try_from(pad)
+            .map_err(|_| format_err!("inception_edge_im2col: pad {pad} is not an i8"))?,
+    };
+    builder.wire(op, &[input])
 }
 
 fn ser_requant(
@@ -162,10 +209,7 @@ fn ser_avgpool(
 
 fn array_of<const N: usize>(v: TVec<usize>, what: &str) -> TractResult<[usize; N]> {
     v.into_vec().try_into().map_err(|v: Vec<usize>| {
-        format_err!(
-            "inception_edge_avgpool: {what} needs {N} values, got {}",
-            v.len()
-        )
+        format_err!("inception_edge: {what} needs {N} values, got {}", v.len())
     })
 }
 

@@ -93,6 +93,10 @@ struct QuantizeArgs {
     /// the layers reading it) instead of one scale shared by the concatenation.
     #[arg(long)]
     concat_per_branch: bool,
+    /// Lower convolutions to tract's own quantized convolution instead of inception-edge's
+    /// im2col and a 1×1 convolution (same outputs, slower; for comparison).
+    #[arg(long)]
+    tract_im2col: bool,
     /// Make this node (by name) the model's only output, e.g. a classifier's features.
     #[arg(long)]
     output_node: Option<String>,
