@@ -49,6 +49,21 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // What the classifier runs: compiled for AVX-512 where the CPU has it.
+    let data = frame_bytes(640 * 480 * 2);
+    let frame = Frame::new(&data, 640, 480, PixelFormat::Yuyv).expect("frame");
+    group.bench_function("yuyv, as the classifier runs it", |b| {
+        b.iter(|| {
+            inception_edge::classifier::quantize_frame(
+                black_box(&pre),
+                black_box(&frame),
+                black_box(q),
+                &mut out,
+            )
+            .expect("preprocess");
+            black_box(&out);
+        })
+    });
     group.finish();
 }
 

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use inception_edge_core::postprocess::{top_k, top_k_softmax};
-use inception_edge_core::{Frame, Preprocess, TopK};
+use inception_edge_core::{Frame, Preprocess, PreprocessError, QuantParams, TopK};
 
 use crate::engine::{Engine, InputKind};
 use crate::error::{Error, Result};
@@ -173,7 +173,7 @@ impl Classifier {
                 self.engine.run(&self.input, &mut self.logits)?;
             }
             InputKind::I8(q) => {
-                self.pre.run_quantized(frame, q, &mut self.quantized)?;
+                quantize_frame(&self.pre, frame, q, &mut self.quantized)?;
                 t1 = Instant::now();
                 self.engine.run_i8(&self.quantized, &mut self.logits)?;
             }
@@ -190,6 +190,38 @@ impl Classifier {
             inference: t2 - t1,
         })
     }
+}
+
+/// `pre.run_quantized(frame, q, out)`, compiled for AVX-512 when this CPU has it (the same
+/// bytes; see [`Preprocess::run_quantized_avx512`]).
+pub fn quantize_frame(
+    pre: &Preprocess,
+    frame: &Frame<'_>,
+    q: QuantParams,
+    out: &mut [i8],
+) -> std::result::Result<(), PreprocessError> {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU has every instruction set the function is compiled for.
+        return unsafe { pre.run_quantized_avx512(frame, q, out) };
+    }
+    pre.run_quantized(frame, q, out)
+}
+
+/// Whether this CPU runs [`Preprocess::run_quantized_avx512`].
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    use std::arch::is_x86_feature_detected as has;
+    has!("avx512f")
+        && has!("avx512bw")
+        && has!("avx512vl")
+        && has!("avx512dq")
+        && has!("avx2")
+        && has!("fma")
+        && has!("bmi1")
+        && has!("bmi2")
+        && has!("lzcnt")
+        && has!("popcnt")
 }
 
 /// The default preprocessing for a model input shape when no manifest says otherwise:

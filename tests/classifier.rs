@@ -62,3 +62,66 @@ fn a_manifest_that_does_not_exist_is_an_io_error_naming_it() {
         "{err}"
     );
 }
+
+#[test]
+fn the_vector_compiled_preprocessing_writes_the_same_bytes_as_the_portable_one() {
+    use inception_edge::classifier::quantize_frame;
+    use inception_edge::core::preprocess::{Fit, Layout, Normalize, Resize};
+    use inception_edge::core::QuantParams;
+    let mut seed = 0x9e37_79b9u32;
+    let mut byte = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        (seed >> 24) as u8
+    };
+    let q = QuantParams::new(1.0 / 127.0, 3).unwrap();
+    let mut cases = 0;
+    for format in PixelFormat::ALL {
+        for (w, h) in [(640, 480), (66, 38), (2, 2)] {
+            let Some(stride) = format.min_stride(w) else {
+                continue;
+            };
+            let data: Vec<u8> = (0..format.frame_len(w, h, stride).unwrap())
+                .map(|_| byte())
+                .collect();
+            let frame = Frame::new(&data, w, h, format).unwrap();
+            for (fit, resize, layout, channels) in [
+                (
+                    Fit::CenterCrop,
+                    Resize::Bilinear,
+                    Layout::Nchw,
+                    Channels::Rgb,
+                ),
+                (Fit::Stretch, Resize::Area, Layout::Nhwc, Channels::Bgr),
+                (
+                    Fit::Letterbox { fill: 7 },
+                    Resize::Bilinear,
+                    Layout::Nchw,
+                    Channels::Gray,
+                ),
+            ] {
+                let pre = Preprocess::new(299, 299)
+                    .fit(fit)
+                    .resize(resize)
+                    .layout(layout)
+                    .channels(channels)
+                    .normalize(Normalize::Symmetric);
+                let n = pre.output_len().unwrap();
+                let (mut portable, mut fast) = (vec![0i8; n], vec![0i8; n]);
+                pre.run_quantized(&frame, q, &mut portable).unwrap();
+                quantize_frame(&pre, &frame, q, &mut fast).unwrap();
+                assert_eq!(portable, fast, "{format:?} {w}x{h} {fit:?} {resize:?}");
+                cases += 1;
+            }
+        }
+    }
+    assert!(cases >= 3 * PixelFormat::ALL.len());
+    // a bad output buffer is the same typed error on both paths
+    let frame = Frame::new(&[0u8; 12], 2, 2, PixelFormat::Rgb888).unwrap();
+    let pre = Preprocess::new(4, 4);
+    assert_eq!(
+        quantize_frame(&pre, &frame, q, &mut [0i8; 5]),
+        pre.run_quantized(&frame, q, &mut [0i8; 5])
+    );
+}

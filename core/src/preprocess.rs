@@ -305,6 +305,10 @@ impl Preprocess {
     }
 
     /// Writes the normalized `f32` input tensor for `frame` into `out`.
+    ///
+    /// Inlinable (as [`Preprocess::run_quantized`]), so a caller can compile it for the vector
+    /// instructions of the CPU it runs on (`#[target_feature]`); the results are the same bytes.
+    #[inline(always)]
     pub fn run_f32(&self, frame: &Frame<'_>, out: &mut [f32]) -> Result<(), PreprocessError> {
         let len = out.len();
         self.run(frame, len, F32Out(out))
@@ -312,6 +316,7 @@ impl Preprocess {
 
     /// Writes the quantized input tensor for `frame` into `out` (`i8` or `u8`), bit-identical
     /// to quantizing [`Preprocess::run_f32`]'s output with `q`.
+    #[inline(always)]
     pub fn run_quantized<T: QuantInt>(
         &self,
         frame: &Frame<'_>,
@@ -321,6 +326,26 @@ impl Preprocess {
         let q = q.check_for::<T>()?;
         let len = out.len();
         self.run(frame, len, QuantOut { out, q })
+    }
+
+    /// [`Preprocess::run_quantized`] compiled for AVX-512 (F, BW, VL, DQ, with AVX2, FMA,
+    /// BMI1/2, LZCNT, POPCNT): the same bytes, about 1.4× faster on a Zen 4 core.
+    /// `inception-edge`'s classifier picks it at run time. (Compiled for AVX2 alone, the same
+    /// code ran 1.7× slower than the baseline build there, so there is no AVX2 variant.)
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have every instruction set listed above (check each with
+    /// `is_x86_feature_detected!`); calling it elsewhere is undefined behaviour.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+    pub fn run_quantized_avx512<T: QuantInt>(
+        &self,
+        frame: &Frame<'_>,
+        q: QuantParams,
+        out: &mut [T],
+    ) -> Result<(), PreprocessError> {
+        self.run_quantized(frame, q, out)
     }
 
     /// Checks the recipe against an output of `out_len` elements; returns the per-channel
@@ -343,6 +368,7 @@ impl Preprocess {
 
     /// Shared driver: validates, maps geometry, picks the pixel reader for the frame's format
     /// once (so the per-pixel loop has no format dispatch) and hands runs of values to `emit`.
+    #[inline(always)]
     fn run(
         &self,
         frame: &Frame<'_>,

@@ -111,7 +111,11 @@ impl Row {
     #[inline(always)]
     fn run(self, src: &[i32], dst: &mut [i8]) {
         for (d, &v) in dst.iter_mut().zip(src) {
-            let r = apply(v.wrapping_sub(self.input_zero_point), self.mantissa, self.shift);
+            let r = apply(
+                v.wrapping_sub(self.input_zero_point),
+                self.mantissa,
+                self.shift,
+            );
             *d = (r + self.zero_point).clamp(self.lo, self.hi) as i8;
         }
     }
@@ -178,7 +182,10 @@ impl Requant {
                     lo,
                     hi,
                 };
-                let (src, dst) = (&values[start..start + inner], &mut out[start..start + inner]);
+                let (src, dst) = (
+                    &values[start..start + inner],
+                    &mut out[start..start + inner],
+                );
                 row.run_fast(src, dst);
             }
         }
