@@ -42,6 +42,20 @@ pub fn is_image_file(path: &Path) -> bool {
         .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
 }
 
+/// The PNG/JPEG files directly in `dir` that pass `keep`, sorted.
+fn image_files(dir: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && is_image_file(p) && keep(p))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 /// Whether a file name is a glob pattern (holds `*`, `?` or `[`).
 fn is_glob(name: &str) -> bool {
     name.contains(['*', '?', '['])
@@ -165,16 +179,7 @@ impl ImageSet {
         } else if path.is_file() && is_image_file(path) {
             ImageSet::Files(vec![path.to_owned()])
         } else if path.is_dir() {
-            let entries = std::fs::read_dir(path).map_err(|source| Error::Io {
-                path: path.to_owned(),
-                source,
-            })?;
-            let mut files: Vec<PathBuf> = entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && is_image_file(p))
-                .collect();
-            files.sort();
-            ImageSet::Files(files)
+            ImageSet::Files(image_files(path, |_| true)?)
         } else {
             Self::idx(path)?
         };
@@ -194,21 +199,11 @@ impl ImageSet {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
-        let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
-            path: dir.to_owned(),
-            source,
+        let files = image_files(dir, |file| {
+            file.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| glob_match(name.as_bytes(), n.as_bytes()))
         })?;
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.is_file()
-                    && is_image_file(p)
-                    && p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| glob_match(name.as_bytes(), n.as_bytes()))
-            })
-            .collect();
-        files.sort();
         if files.is_empty() {
             return Err(bad(pattern, "no PNG/JPEG file matches this pattern"));
         }

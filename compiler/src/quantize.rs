@@ -145,6 +145,19 @@ struct Builder<'a> {
     layers: Vec<Layer>,
 }
 
+/// The spec of a 1×1 NCHW convolution from `input_channels` to `output_channels`.
+fn one_by_one(input_channels: usize, output_channels: usize) -> PoolSpec {
+    PoolSpec {
+        data_format: DataFormat::NCHW,
+        kernel_shape: tvec![1, 1],
+        padding: PaddingSpec::Valid,
+        dilations: None,
+        strides: None,
+        input_channels,
+        output_channels,
+    }
+}
+
 /// Whether an axis op keeps axis 1 as the channel axis (so per-channel scales survive it).
 fn keeps_channels(op: &AxisOp, rank: usize) -> bool {
     match op {
@@ -423,16 +436,7 @@ impl Builder<'_> {
             .model
             .wire_node(format!("{name}.im2col"), op, &[x.wire])?[0];
         let k = weight_shape[1] * weight_shape[2] * weight_shape[3];
-        let one_by_one = PoolSpec {
-            data_format: DataFormat::NCHW,
-            kernel_shape: tvec![1, 1],
-            padding: PaddingSpec::Valid,
-            dilations: None,
-            strides: None,
-            input_channels: k,
-            output_channels: weight_shape[0],
-        };
-        Ok(Some((patches, one_by_one)))
+        Ok(Some((patches, one_by_one(k, weight_shape[0]))))
     }
 
     /// After a convolution: the int8 value (if anything reads it) and the f32 output (if the
@@ -553,15 +557,7 @@ impl Builder<'_> {
                     Some(b) => b.clone().into_tensor(),
                     None => tensor0(0f32),
                 };
-                let spec = PoolSpec {
-                    data_format: DataFormat::NCHW,
-                    kernel_shape: tvec![1, 1],
-                    padding: PaddingSpec::Valid,
-                    dilations: None,
-                    strides: None,
-                    input_channels: k,
-                    output_channels: n,
-                };
+                let spec = one_by_one(k, n);
                 let (acc, scales) = self.conv(&name, &Q { wire: x4, ..x }, spec, 1, &w4, &b)?;
                 let post = [AxisOp::Rm(3), AxisOp::Rm(2)];
                 self.finish_accumulators(step, acc, &scales, *relu, "linear", &post)?;
