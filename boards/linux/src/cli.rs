@@ -53,6 +53,11 @@ pub struct Args {
     /// List the formats and sizes the device offers, then exit.
     #[arg(long)]
     pub list_formats: bool,
+    /// Boot the embedded model (load, optimize, golden self-test), print the result and exit:
+    /// status 0 if its logits match the build host's bit for bit, 1 if not. Needs no camera;
+    /// `incept deploy` runs it on the board after installing.
+    #[arg(long)]
+    pub self_test: bool,
     /// Serve the web live view on `--bind` (the stream, top-3 labels, fps, latency).
     #[arg(long)]
     pub web: bool,
@@ -87,8 +92,27 @@ fn sink(spec: &str) -> Result<Box<dyn Sink>, String> {
     }
 }
 
+/// Boots the embedded model and prints one line: what was booted, the blob's digest, the load
+/// and self-test times, the architecture.
+fn self_test() -> Result<(), String> {
+    use inception_edge::embedded::{boot_blob, model};
+    let (_, boot) = boot_blob(model::BLOB).map_err(|e| format!("self-test failed: {e}"))?;
+    println!(
+        "self-test passed: {} (blob sha256 {}) on {}: load {:.0} ms, self-test {:.0} ms",
+        model::NAME,
+        &model::BLOB_SHA256[..16],
+        std::env::consts::ARCH,
+        boot.load.as_secs_f64() * 1e3,
+        boot.self_test.as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
 /// Runs the camera loop as `args` say; returns a message for the user on failure.
 pub fn run(args: &Args) -> Result<(), String> {
+    if args.self_test {
+        return self_test();
+    }
     if args.list_formats {
         let offers = list_formats(&args.device).map_err(|e| e.to_string())?;
         println!("{}: {}", args.device.display(), describe(&offers));

@@ -15,6 +15,7 @@ use inception_edge::{Classifier, Engine};
 
 mod bench;
 mod camera;
+mod deploy;
 mod eval;
 mod info;
 mod progress;
@@ -69,6 +70,13 @@ enum Command {
     /// Measure inference speed on this machine: latency min/median/p90/max, throughput, peak
     /// memory and the time share of each operator, on a camera-sized test frame.
     Bench(bench::BenchArgs),
+    /// Build the firmware for a board and write it as a tarball for offline flashing: the
+    /// binary, its systemd unit (restarts on failure), the service's arguments, an atomic
+    /// installer with rollback (`install.sh`), checksums and notes (BUNDLE.txt).
+    Bundle(deploy::BundleArgs),
+    /// Build, bundle and install the firmware on a board over SSH (key authentication), restart
+    /// its service and run the self-test there. `--dry-run` prints each step.
+    Deploy(deploy::DeployArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -187,6 +195,8 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Camera(args) => camera::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Bundle(args) => deploy::bundle(args),
+        Command::Deploy(args) => deploy::deploy(args),
     };
     match result {
         Ok(code) => code,
