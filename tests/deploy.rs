@@ -296,21 +296,12 @@ fn a_board_of_another_architecture_is_refused_before_anything_is_copied() {
         "{err}"
     );
     assert!(!prefix.exists(), "nothing may be installed");
-    let leftovers = std::fs::read_dir(std::env::temp_dir())
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with("incept-deploy.")
-        })
-        .filter(|e| {
-            e.metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(5))
-        })
-        .count();
-    assert_eq!(leftovers, 0, "the board's temporary directory is removed");
+    // The probe made a temporary directory on the board (its path is in the log): gone.
+    let tmp = err
+        .split_whitespace()
+        .find(|w| w.contains("/incept-deploy."))
+        .unwrap_or_else(|| panic!("the probe's line names its directory:\n{err}"));
+    assert!(!Path::new(tmp).exists(), "{tmp} is left on the board");
 }
 
 #[test]
@@ -502,4 +493,28 @@ fn a_bundle_installs_offline_and_a_corrupt_one_is_refused() {
         err.contains("--service must be auto, systemd or none"),
         "{err}"
     );
+}
+
+#[test]
+fn a_missing_piece_of_the_cross_toolchain_is_named_with_its_fix() {
+    // A PATH with cargo and rustc only: no cross linker.
+    let bin = tempfile::tempdir().unwrap();
+    for tool in ["cargo", "rustc"] {
+        let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|d| d.join(tool))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("{tool} on PATH"));
+        std::os::unix::fs::symlink(found, bin.path().join(tool)).unwrap();
+    }
+    let out = run(Command::new(env!("CARGO_BIN_EXE_incept"))
+        .args(["bundle", "--board", "linux-armv7", "-o"])
+        .arg(bin.path().join("b.tar.gz"))
+        .env("PATH", bin.path()));
+    let err = failure(&out);
+    assert!(
+        err.contains("the armv7-unknown-linux-gnueabihf toolchain is incomplete"),
+        "{err}"
+    );
+    assert!(err.contains("fix: apt-get install"), "{err}");
+    assert!(!bin.path().join("b.tar.gz").exists());
 }

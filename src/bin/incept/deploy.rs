@@ -861,11 +861,14 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
             return Err(e.into());
         }
     }
-    let tmp = probe.as_ref().map_or("$TMP", |p| p.tmp.as_str()).to_owned();
+    let tmp = probe
+        .as_ref()
+        .map_or("<tmp>", |p| p.tmp.as_str())
+        .to_owned();
     let remote_tar = format!("{tmp}/bundle.tar.gz");
     let local_tar = bundle
         .as_ref()
-        .map_or_else(|| PathBuf::from("BUNDLE.tar.gz"), |b| b.path.clone());
+        .map_or_else(|| PathBuf::from("<bundle.tar.gz>"), |b| b.path.clone());
     let copy_cmd = ssh.scp(&local_tar, &remote_tar);
     if steps.next(
         &format!("copy the bundle to {}:{remote_tar}", args.host),
