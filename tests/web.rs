@@ -1,5 +1,6 @@
 //! The web live view, against a running camera loop: real HTTP clients (our MJPEG client,
-//! raw TCP for the misbehaving ones) and the page in headless Chromium through chromedriver.
+//! raw TCP for the misbehaving ones, curl and a slow-client script against `incept camera
+//! --web --token-file`) and the page in headless Chromium through chromedriver.
 
 mod common;
 
@@ -279,4 +280,252 @@ fn the_page_shows_frames_and_updating_labels_in_headless_chromium() {
         );
         println!("page after load: {state}");
     });
+}
+
+/// `incept camera --web` with a token, as a user runs it; killed on drop.
+struct Served(Child, SocketAddr);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const TOKEN: &str = "t0k3n-for-the-web-view_test";
+
+fn serve_with_token(dir: &std::path::Path) -> Served {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_incept"))
+        .args([
+            "camera",
+            "--source",
+            "test:640x480:yuyv",
+            "--fps",
+            "30",
+            "--model",
+        ])
+        .arg(common::mini_manifest())
+        .args([
+            "--sink",
+            "jsonl:/dev/null",
+            "--web",
+            "--bind",
+            &addr.to_string(),
+        ])
+        .arg("--token-file")
+        .arg(&token_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let served = Served(child, addr);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while curl(
+        addr,
+        &["-H", &format!("Authorization: Bearer {TOKEN}")],
+        "/frame.jpg",
+    )
+    .0 != 200
+    {
+        assert!(Instant::now() < deadline, "the web view does not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    served
+}
+
+/// curl against the view: (status, headers) of `path` with `args`.
+fn curl(addr: SocketAddr, args: &[&str], path: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--path-as-is",
+            "-o",
+            "/dev/null",
+            "-D",
+            "-",
+            "--max-time",
+            "10",
+        ])
+        .args(args)
+        .arg(format!("http://{addr}{path}"))
+        .output()
+        .expect("curl runs");
+    let head = String::from_utf8_lossy(&out.stdout).into_owned();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head)
+}
+
+#[test]
+fn a_web_view_with_a_token_lets_in_only_requests_that_carry_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve_with_token(dir.path());
+    let addr = served.1;
+    let bearer = format!("Authorization: Bearer {TOKEN}");
+
+    // No token, a wrong one, the wrong scheme: 401 with the challenge, on every path.
+    for path in ["/", "/api/latest", "/frame.jpg", "/stream.mjpg", "/nothing"] {
+        let (status, head) = curl(addr, &[], path);
+        assert_eq!(status, 401, "{path}: {head}");
+        assert!(head.contains("WWW-Authenticate: Bearer"), "{head}");
+    }
+    assert_eq!(
+        curl(
+            addr,
+            &["-H", "Authorization: Bearer t0k3n-for-the-web-view_tesT"],
+            "/api/latest"
+        )
+        .0,
+        401
+    );
+    assert_eq!(
+        curl(
+            addr,
+            &["-H", &format!("Authorization: Basic {TOKEN}")],
+            "/api/latest"
+        )
+        .0,
+        401
+    );
+    assert_eq!(curl(addr, &[], "/api/latest?token=t0k3n").0, 401);
+    assert_eq!(
+        curl(addr, &["-b", "incept_token=wrong-wrong-wrong-wrong"], "/").0,
+        401
+    );
+
+    // The header, the query (which sets the cookie) and then the cookie alone.
+    assert_eq!(curl(addr, &["-H", &bearer], "/api/latest").0, 200);
+    let jar = dir.path().join("cookies");
+    let jar = jar.to_str().unwrap();
+    let (status, head) = curl(addr, &["-c", jar], &format!("/?token={TOKEN}"));
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("Set-Cookie: incept_token="), "{head}");
+    assert!(head.contains("HttpOnly; SameSite=Strict"), "{head}");
+    assert_eq!(curl(addr, &["-b", jar], "/api/latest").0, 200);
+    assert_eq!(curl(addr, &["-b", jar], "/frame.jpg").0, 200);
+
+    // Path traversal and other paths: nothing but the four pages exists.
+    for path in [
+        "/../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/stream.mjpg/../../../etc/passwd",
+        "//etc/passwd",
+        "/index.html%00.jpg",
+        "/./api/latest",
+        "/Cargo.toml",
+        "/src/camera/web.rs",
+    ] {
+        assert_eq!(curl(addr, &["-H", &bearer], path).0, 404, "{path}");
+    }
+    // Methods, bodies and oversized heads.
+    assert_eq!(curl(addr, &["-H", &bearer, "-X", "DELETE"], "/").0, 405);
+    assert_eq!(
+        curl(addr, &["-H", &bearer, "--data", "x=1", "-X", "GET"], "/").0,
+        413
+    );
+    let big = format!("X-Big: {}", "b".repeat(10_000));
+    assert_eq!(curl(addr, &["-H", &bearer, "-H", &big], "/").0, 431);
+    let many: Vec<String> = (0..70).map(|i| format!("X-H{i}: v")).collect();
+    let mut args = vec!["-H", bearer.as_str()];
+    for h in &many {
+        args.extend(["-H", h.as_str()]);
+    }
+    assert_eq!(curl(addr, &args, "/").0, 431);
+}
+
+#[test]
+fn slow_clients_are_timed_out_and_the_view_serves_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve_with_token(dir.path());
+    let addr = served.1;
+    // 7 slow clients + 1 stream that is never read fill the 8 slots.
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/clients/slow_client.py"
+        ))
+        .args(["127.0.0.1", &addr.port().to_string(), "7", "5", TOKEN])
+        .output()
+        .expect("python3 runs");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
+    eprintln!("{v}");
+    for slow in v["slow"].as_array().unwrap() {
+        // The token is checked only once the head is complete: the slow head is cut off first.
+        assert_eq!(slow["status"], 408, "{v}");
+        assert!(slow["after_s"].as_f64().unwrap() < 8.0, "{v}");
+    }
+    assert_eq!(v["normal_during"], 503, "the slots are bounded: {v}");
+    assert_eq!(v["normal_refilled"], 503, "{v}");
+    // Streams nobody reads are dropped once their socket buffers fill and a write times out;
+    // then the server answers again (without the token: 401).
+    assert_eq!(v["normal_after"], 401, "{v}");
+    assert!(
+        v["unread_streams_dropped_after_s"].as_f64().unwrap() < 45.0,
+        "{v}"
+    );
+    assert_eq!(
+        curl(
+            addr,
+            &["-H", &format!("Authorization: Bearer {TOKEN}")],
+            "/api/latest"
+        )
+        .0,
+        200
+    );
+}
+
+#[test]
+fn an_exposed_web_view_without_a_token_refuses_to_start() {
+    let out = Command::new(env!("CARGO_BIN_EXE_incept"))
+        .args([
+            "camera",
+            "--source",
+            "test:64x48",
+            "--frames",
+            "1",
+            "--model",
+        ])
+        .arg(common::mini_manifest())
+        .args(["--web", "--bind", "0.0.0.0:0"])
+        .env_remove("INCEPT_WEB_TOKEN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("reachable from the network without authentication"),
+        "{err}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_incept"))
+        .args([
+            "camera",
+            "--source",
+            "test:64x48",
+            "--frames",
+            "1",
+            "--model",
+        ])
+        .arg(common::mini_manifest())
+        .args(["--web", "--bind", "0.0.0.0:0", "--token", "short"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("needs at least 16"), "{err}");
 }

@@ -8,9 +8,14 @@
 //! | `/frame.jpg` | the latest frame |
 //! | `/api/latest` | the latest result as JSON |
 //!
-//! It binds 127.0.0.1 unless told otherwise. Requests are limited in size (8 KiB of headers)
-//! and time (5 s to send them); at most [`WebOptions::max_clients`] connections are served at
-//! once (others get 503). Only these paths exist: no file is ever served from disk.
+//! It binds 127.0.0.1 unless told otherwise; bound to any other address it needs a token
+//! ([`WebOptions::token`]) and refuses to start without one. With a token, every request must
+//! carry it: `Authorization: Bearer TOKEN`, the `incept_token` cookie, or `?token=TOKEN`
+//! (which also sets the cookie, so a browser opened on `/?token=TOKEN` keeps working); it is
+//! compared in constant time, and anything else gets 401. Requests are limited in size (8 KiB
+//! of headers, 64 header lines, no body) and time (5 s to send them); at most
+//! [`WebOptions::max_clients`] connections are served at once (others get 503). Only these
+//! paths exist: no file is ever served from disk.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -31,6 +36,74 @@ pub struct WebOptions {
     pub timeout: Duration,
     /// JPEG quality of the stream (1–100).
     pub quality: u8,
+    /// The token every request must carry (see the module docs); required when the view is
+    /// bound to anything but loopback. At least [`MIN_TOKEN_LEN`] characters of
+    /// `A–Z a–z 0–9 . _ ~ -`.
+    pub token: Option<String>,
+}
+
+/// Shortest token accepted.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// Name of the cookie that carries the token.
+const COOKIE: &str = "incept_token";
+
+/// Checks a token's length and characters (URL- and header-safe, so it needs no escaping).
+pub fn check_token(token: &str) -> std::io::Result<()> {
+    let bad = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
+    if token.len() < MIN_TOKEN_LEN {
+        return Err(bad(format!(
+            "the web view's token is {} characters; it needs at least {MIN_TOKEN_LEN} \
+             (e.g. `head -c 18 /dev/urandom | base64 | tr +/ -_`)",
+            token.len()
+        )));
+    }
+    if !token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b))
+    {
+        return Err(bad(
+            "the web view's token may hold only A-Z a-z 0-9 . _ ~ -".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The token from the command line: `--token` itself, else the first line of `--token-file`,
+/// else the `INCEPT_WEB_TOKEN` environment variable; `None` if none is given.
+pub fn token_from(
+    token: Option<&str>,
+    file: Option<&std::path::Path>,
+) -> std::io::Result<Option<String>> {
+    let token = match (token, file) {
+        (Some(t), _) => Some(t.to_owned()),
+        (None, Some(f)) => {
+            let text = std::fs::read_to_string(f).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot read the token file {}: {e}", f.display()),
+                )
+            })?;
+            Some(text.lines().next().unwrap_or("").trim().to_owned())
+        }
+        (None, None) => std::env::var("INCEPT_WEB_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+    };
+    if let Some(t) = &token {
+        check_token(t)?;
+    }
+    Ok(token)
+}
+
+/// Compares `given` with `expected` in time that depends on `expected`'s length only.
+fn same_token(given: &[u8], expected: &[u8]) -> bool {
+    let mut diff = given.len() ^ expected.len();
+    for (i, e) in expected.iter().enumerate() {
+        let g = given.get(i).copied().unwrap_or(!*e);
+        diff |= usize::from(std::hint::black_box(g ^ e));
+    }
+    diff == 0
 }
 
 impl Default for WebOptions {
@@ -39,6 +112,7 @@ impl Default for WebOptions {
             max_clients: 8,
             timeout: Duration::from_secs(5),
             quality: 80,
+            token: None,
         }
     }
 }
@@ -74,7 +148,24 @@ pub struct WebView {
 
 impl WebView {
     /// Binds `addr` and starts serving (use port 0 for any free port; see [`WebView::addr`]).
+    ///
+    /// Fails without binding if `addr` is not loopback and there is no token, or if the token
+    /// is too short or holds other characters than [`check_token`] allows.
     pub fn start(addr: SocketAddr, options: WebOptions) -> std::io::Result<WebView> {
+        match &options.token {
+            Some(t) => check_token(t)?,
+            None if is_exposed(&addr) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!(
+                        "the web view on {addr} would be reachable from the network without \
+                         authentication: give it a token (--token-file FILE, the \
+                         INCEPT_WEB_TOKEN variable, or --token), or bind 127.0.0.1"
+                    ),
+                ))
+            }
+            None => {}
+        }
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State {
@@ -114,10 +205,14 @@ impl WebView {
     /// the network.
     pub fn banner(&self) -> String {
         let mut b = format!("web view: http://{}/", self.addr);
+        if self.state.options.token.is_some() {
+            b.push_str("?token=<the token> (every request needs the token)");
+        }
         if is_exposed(&self.addr) {
             b.push_str(&format!(
-                "\nWARNING: the web view is bound to {}, reachable from the network; anyone \
-                 who can reach it sees the camera",
+                "\nWARNING: the web view is bound to {}, reachable from the network: anyone \
+                 who has the token sees the camera. The connection is plain HTTP: the token \
+                 travels unencrypted; use it on a trusted network or behind a TLS proxy",
                 self.addr
             ));
         }
@@ -214,8 +309,19 @@ fn accept(listener: TcpListener, state: Arc<State>) {
 }
 
 fn respond(conn: &mut TcpStream, status: &str, kind: &str, body: &[u8]) -> std::io::Result<()> {
+    respond_with(conn, status, kind, "", body)
+}
+
+/// [`respond`] with extra header lines (each ending in `\r\n`).
+fn respond_with(
+    conn: &mut TcpStream,
+    status: &str,
+    kind: &str,
+    extra: &str,
+    body: &[u8],
+) -> std::io::Result<()> {
     let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n{extra}Connection: close\r\n\r\n",
         body.len()
     );
     conn.write_all(head.as_bytes())?;
@@ -225,6 +331,64 @@ fn respond(conn: &mut TcpStream, status: &str, kind: &str, body: &[u8]) -> std::
 
 /// Longest request head accepted.
 const MAX_HEAD: usize = 8192;
+
+/// Most header lines accepted.
+const MAX_HEADERS: usize = 64;
+
+/// How a request proved it has the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    /// No token is configured.
+    Open,
+    /// Header or cookie.
+    Carried,
+    /// The query: the response sets the cookie.
+    Query,
+    /// Missing or wrong.
+    Refused,
+}
+
+/// Checks the request head's token against `token`.
+fn authorize(head: &str, target: &str, token: Option<&str>) -> Auth {
+    let Some(token) = token else {
+        return Auth::Open;
+    };
+    let expected = token.as_bytes();
+    for line in head.lines().skip(1) {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("authorization") {
+            if let Some(given) = value.strip_prefix("Bearer ") {
+                if same_token(given.trim().as_bytes(), expected) {
+                    return Auth::Carried;
+                }
+            }
+        } else if name.eq_ignore_ascii_case("cookie") {
+            for pair in value.split(';') {
+                if let Some(given) = pair
+                    .trim()
+                    .strip_prefix(COOKIE)
+                    .and_then(|r| r.strip_prefix('='))
+                {
+                    if same_token(given.as_bytes(), expected) {
+                        return Auth::Carried;
+                    }
+                }
+            }
+        }
+    }
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    for pair in query.split('&') {
+        if let Some(given) = pair.strip_prefix("token=") {
+            if same_token(given.as_bytes(), expected) {
+                return Auth::Query;
+            }
+        }
+    }
+    Auth::Refused
+}
 
 /// Reads the request head; `Err(status)` for a request to refuse.
 fn read_head(conn: &mut TcpStream, timeout: Duration) -> Result<String, &'static str> {
@@ -253,14 +417,62 @@ fn serve(conn: &mut TcpStream, state: &State) -> std::io::Result<()> {
         Err("") => return Ok(()),
         Err(status) => return respond(conn, status, "text/plain", b"bad request\n"),
     };
+    if head.lines().count() > MAX_HEADERS + 2 {
+        return respond(
+            conn,
+            "431 Request Header Fields Too Large",
+            "text/plain",
+            b"too many header lines\n",
+        );
+    }
     let mut words = head.lines().next().unwrap_or("").split(' ');
     let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let auth = authorize(&head, target, state.options.token.as_deref());
+    if auth == Auth::Refused {
+        return respond_with(
+            conn,
+            "401 Unauthorized",
+            "text/plain",
+            "WWW-Authenticate: Bearer realm=\"inception-edge\"\r\n",
+            b"this web view needs its token: /?token=TOKEN, a Bearer header or the cookie\n",
+        );
+    }
     if method != "GET" && method != "HEAD" {
         return respond(conn, "405 Method Not Allowed", "text/plain", b"GET only\n");
     }
+    let has_body = head.lines().skip(1).any(|l| {
+        l.split_once(':').is_some_and(|(n, v)| {
+            (n.eq_ignore_ascii_case("content-length") && v.trim() != "0")
+                || n.eq_ignore_ascii_case("transfer-encoding")
+        })
+    });
+    if has_body {
+        return respond(
+            conn,
+            "413 Content Too Large",
+            "text/plain",
+            b"no request bodies\n",
+        );
+    }
     let path = target.split('?').next().unwrap_or("");
     match path {
-        "/" | "/index.html" => respond(conn, "200 OK", "text/html; charset=utf-8", PAGE.as_bytes()),
+        "/" | "/index.html" => {
+            // A browser opened on /?token=… keeps the token as a cookie for the stream and
+            // the API requests of the page.
+            let cookie = match (auth, &state.options.token) {
+                (Auth::Query, Some(t)) => {
+                    format!("Set-Cookie: {COOKIE}={t}; HttpOnly; SameSite=Strict; Path=/\r\n")
+                }
+                _ => String::new(),
+            };
+            respond_with(
+                conn,
+                "200 OK",
+                "text/html; charset=utf-8",
+                &cookie,
+                PAGE.as_bytes(),
+            )
+        }
         "/api/latest" => {
             let json = latest_json(state);
             respond(conn, "200 OK", "application/json", json.as_bytes())
@@ -441,3 +653,62 @@ const PAGE: &str = r#"<!doctype html>
 </body>
 </html>
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: &str = "0123456789abcdef-_";
+
+    #[test]
+    fn tokens_compare_equal_only_when_identical() {
+        assert!(same_token(T.as_bytes(), T.as_bytes()));
+        assert!(!same_token(b"0123456789abcdef-", T.as_bytes()));
+        assert!(!same_token(b"0123456789abcdef-_x", T.as_bytes()));
+        assert!(!same_token(b"1123456789abcdef-_", T.as_bytes()));
+        assert!(!same_token(b"", T.as_bytes()));
+    }
+
+    #[test]
+    fn a_request_is_authorized_by_header_cookie_or_query_only_with_the_token() {
+        let head = |h: &str| format!("GET / HTTP/1.1\r\nHost: x\r\n{h}\r\n");
+        let t = Some(T);
+        assert_eq!(authorize(&head(""), "/", None), Auth::Open);
+        assert_eq!(authorize(&head(""), "/", t), Auth::Refused);
+        let bearer = head(&format!("authorization: Bearer {T}\r\n"));
+        assert_eq!(authorize(&bearer, "/", t), Auth::Carried);
+        let cookie = head(&format!("Cookie: a=b; incept_token={T}\r\n"));
+        assert_eq!(authorize(&cookie, "/", t), Auth::Carried);
+        assert_eq!(
+            authorize(&head(""), &format!("/?x=1&token={T}"), t),
+            Auth::Query
+        );
+        let wrong = head("Authorization: Bearer 0123456789abcdef-X\r\n");
+        assert_eq!(authorize(&wrong, "/?token=nope", t), Auth::Refused);
+        let basic = head(&format!("Authorization: Basic {T}\r\n"));
+        assert_eq!(authorize(&basic, "/", t), Auth::Refused);
+    }
+
+    #[test]
+    fn short_tokens_and_odd_characters_are_refused() {
+        assert!(check_token(T).is_ok());
+        assert!(check_token("short").is_err());
+        assert!(check_token("0123456789abcdef\r\nX-Evil: 1").is_err());
+        assert!(check_token("0123456789abcdef;x").is_err());
+    }
+
+    #[test]
+    fn an_exposed_view_without_a_token_does_not_start() {
+        let e = WebView::start("0.0.0.0:0".parse().unwrap(), WebOptions::default())
+            .err()
+            .expect("refused");
+        assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied);
+        assert!(e.to_string().contains("token"), "{e}");
+        let options = WebOptions {
+            token: Some(T.into()),
+            ..WebOptions::default()
+        };
+        let view = WebView::start("0.0.0.0:0".parse().unwrap(), options).unwrap();
+        assert!(view.banner().contains("WARNING"), "{}", view.banner());
+    }
+}

@@ -62,9 +62,17 @@ pub struct Args {
     #[arg(long)]
     pub web: bool,
     /// Address of the web view: loopback by default; `0.0.0.0:8080` to watch from another
-    /// machine (a warning is printed: anyone on the network sees the camera).
+    /// machine (it then needs a token; a warning is printed).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub bind: std::net::SocketAddr,
+    /// The token the web view requires of every request (`/?token=…`, a Bearer header or its
+    /// cookie). Required when `--bind` is not loopback. On a shared machine prefer
+    /// `--token-file` or the INCEPT_WEB_TOKEN variable: arguments are visible to other users.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Read the web view's token from the first line of this file.
+    #[arg(long, conflicts_with = "token")]
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -163,7 +171,16 @@ pub fn run(args: &Args) -> Result<(), String> {
         ..LoopConfig::default()
     };
     let web = if args.web {
-        let view = WebView::start(args.bind, WebOptions::default())
+        let token = inception_edge::camera::web::token_from(
+            args.token.as_deref(),
+            args.token_file.as_deref(),
+        )
+        .map_err(|e| e.to_string())?;
+        let options = WebOptions {
+            token,
+            ..WebOptions::default()
+        };
+        let view = WebView::start(args.bind, options)
             .map_err(|e| format!("cannot serve the web view on {}: {e}", args.bind))?;
         eprintln!("{}", view.banner());
         Some(view)

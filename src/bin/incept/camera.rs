@@ -11,7 +11,7 @@ use inception_edge::camera::mjpeg::{MjpegFile, MjpegHttp};
 use inception_edge::camera::mqtt::{Mqtt, MqttTarget};
 use inception_edge::camera::sinks::{Console, JsonLines};
 use inception_edge::camera::sources::{Faulty, Replay, TestPattern};
-use inception_edge::camera::web::{WebOptions, WebView};
+use inception_edge::camera::web::{self, WebOptions, WebView};
 use inception_edge::camera::{self, LoopConfig, Sink, Source, Summary};
 use inception_edge::core::PixelFormat;
 
@@ -63,9 +63,17 @@ pub struct CameraArgs {
     #[arg(long)]
     web: bool,
     /// Address of the web view. Loopback by default: binding another address exposes the
-    /// camera to the network (a warning is printed).
+    /// camera to the network; it then needs a token (a warning is printed).
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: std::net::SocketAddr,
+    /// The token the web view requires of every request (`/?token=…`, a Bearer header or its
+    /// cookie). Required when `--bind` is not loopback. On a shared machine prefer
+    /// `--token-file` or the INCEPT_WEB_TOKEN variable: arguments are visible to other users.
+    #[arg(long)]
+    token: Option<String>,
+    /// Read the web view's token from the first line of this file.
+    #[arg(long, conflicts_with = "token")]
+    token_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     pre: super::PreArgs,
 }
@@ -165,7 +173,11 @@ pub fn run(args: CameraArgs) -> anyhow::Result<ExitCode> {
     };
     eprintln!("source: {}", source.describe());
     let web = if args.web {
-        let view = WebView::start(args.bind, WebOptions::default())
+        let options = WebOptions {
+            token: web::token_from(args.token.as_deref(), args.token_file.as_deref())?,
+            ..WebOptions::default()
+        };
+        let view = WebView::start(args.bind, options)
             .with_context(|| format!("cannot serve the web view on {}", args.bind))?;
         eprintln!("{}", view.banner());
         Some(view)
