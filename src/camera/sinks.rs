@@ -86,6 +86,57 @@ impl<W: Write + Send> Sink for JsonLines<W> {
     }
 }
 
+/// A sink that publishes nothing and blocks: for each record, with probability `rate`, it
+/// sleeps `block` (a network sink whose peer stalls, a full disk). For testing the loop: it
+/// must skip the sinks (counted as `sink_skipped`) rather than slow the camera down.
+#[derive(Debug)]
+pub struct Blocking {
+    rate: f64,
+    block: std::time::Duration,
+    state: u64,
+    /// Times it blocked.
+    pub blocked: u64,
+}
+
+impl Blocking {
+    /// Blocks for `block` on a `rate` fraction of records, on a schedule fixed by `seed`.
+    pub fn new(rate: f64, block: std::time::Duration, seed: u64) -> Self {
+        Blocking {
+            rate: rate.clamp(0.0, 1.0),
+            block,
+            state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            blocked: 0,
+        }
+    }
+
+    /// Parses `RATE:MS` (e.g. `0.01:500`), the `block:` sink of `incept camera`.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let bad = || format!("sink `block:{spec}` is not block:RATE:MS (e.g. block:0.01:500)");
+        let (rate, ms) = spec.split_once(':').ok_or_else(bad)?;
+        let rate: f64 = rate.parse().map_err(|_| bad())?;
+        let ms: u64 = ms.parse().map_err(|_| bad())?;
+        if !(0.0..=1.0).contains(&rate) || ms > 600_000 {
+            return Err(bad());
+        }
+        Ok(Blocking::new(rate, std::time::Duration::from_millis(ms), 7))
+    }
+}
+
+impl Sink for Blocking {
+    fn publish(&mut self, _: &Record) -> std::io::Result<()> {
+        // xorshift64*
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        let r = (self.state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64;
+        if r < self.rate {
+            self.blocked += 1;
+            std::thread::sleep(self.block);
+        }
+        Ok(())
+    }
+}
+
 /// One watched class: light a pin while the class scores at least `on`, and put it out once
 /// it drops below `off` (hysteresis: no flicker around one threshold).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -205,5 +256,41 @@ impl<P: OutputPin + Send> Sink for Pins<P> {
             Some(log) => log.flush(),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blocking_sink_spec_is_parsed_and_bad_ones_are_refused() {
+        let b = Blocking::parse("0.25:40").unwrap();
+        assert_eq!(b.rate, 0.25);
+        assert_eq!(b.block, std::time::Duration::from_millis(40));
+        for bad in [
+            "",
+            "0.1",
+            "x:10",
+            "0.1:x",
+            "1.5:10",
+            "-0.1:10",
+            "0.1:999999999",
+        ] {
+            assert!(Blocking::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_blocking_sink_blocks_on_about_its_rate_of_records() {
+        let mut b = Blocking::new(0.5, std::time::Duration::ZERO, 3);
+        let r = Record::Error {
+            seq: 0,
+            error: "x".into(),
+        };
+        for _ in 0..1000 {
+            b.publish(&r).unwrap();
+        }
+        assert!((400..600).contains(&b.blocked), "{}", b.blocked);
     }
 }

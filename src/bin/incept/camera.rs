@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use inception_edge::camera::mjpeg::{MjpegFile, MjpegHttp};
 use inception_edge::camera::mqtt::{Mqtt, MqttTarget};
-use inception_edge::camera::sinks::{Console, JsonLines};
+use inception_edge::camera::sinks::{Blocking, Console, JsonLines};
 use inception_edge::camera::sources::{Faulty, Replay, TestPattern};
 use inception_edge::camera::web::{self, WebOptions, WebView};
 use inception_edge::camera::{self, LoopConfig, Sink, Source, Summary};
@@ -25,7 +25,8 @@ pub struct CameraArgs {
     #[arg(long)]
     source: String,
     /// Where results go: `console`, `jsonl:FILE`, `jsonl:-` (stdout) or
-    /// `mqtt://HOST[:PORT]/TOPIC` (JSON messages to an MQTT broker). Repeatable.
+    /// `mqtt://HOST[:PORT]/TOPIC` (JSON messages to an MQTT broker); `block:RATE:MS` is a sink
+    /// that blocks MS ms on a RATE fraction of records (testing the loop). Repeatable.
     #[arg(long, default_value = "console")]
     sink: Vec<String>,
     /// The model: `embedded` (default), a manifest, an ONNX or int8 NNEF file.
@@ -120,6 +121,10 @@ fn open_sinks(args: &CameraArgs) -> anyhow::Result<Vec<Box<dyn Sink>>> {
                     .with_context(|| format!("cannot start the MQTT client for {mqtt}"))?;
                 sinks.push(Box::new(sink));
             }
+            block if block.starts_with("block:") => {
+                let spec = &block["block:".len()..];
+                sinks.push(Box::new(Blocking::parse(spec).map_err(anyhow::Error::msg)?));
+            }
             other => match other.strip_prefix("jsonl:") {
                 Some(path) => {
                     let f = std::fs::File::create(path)
@@ -127,7 +132,7 @@ fn open_sinks(args: &CameraArgs) -> anyhow::Result<Vec<Box<dyn Sink>>> {
                     sinks.push(Box::new(JsonLines::new(std::io::BufWriter::new(f))));
                 }
                 None => bail!(
-                    "unknown sink `{other}`: console, jsonl:FILE, jsonl:- or mqtt://HOST[:PORT]/TOPIC"
+                    "unknown sink `{other}`: console, jsonl:FILE, jsonl:-, mqtt://HOST[:PORT]/TOPIC or block:RATE:MS"
                 ),
             },
         }
@@ -138,7 +143,7 @@ fn open_sinks(args: &CameraArgs) -> anyhow::Result<Vec<Box<dyn Sink>>> {
 fn line(s: &Summary) -> String {
     let t = &s.stats;
     format!(
-        "[{:.0} s] {:.1} fps, inference {:.1} ms, preprocess {:.2} ms, latency p50 {:.1} / p99 {:.1} ms; frames {} = {} results + {} dropped + {} errors; source faults: {} disconnects, {} timeouts",
+        "[{:.0} s] {:.1} fps, inference {:.1} ms, preprocess {:.2} ms, latency p50 {:.1} / p99 {:.1} ms; frames {} = {} results + {} dropped + {} errors; source faults: {} disconnects, {} timeouts; sinks: {} skipped, {} errors",
         s.elapsed_s,
         s.fps,
         s.inference_ms,
@@ -150,7 +155,9 @@ fn line(s: &Summary) -> String {
         t.dropped,
         t.errors,
         t.disconnects,
-        t.timeouts
+        t.timeouts,
+        t.sink_skipped,
+        t.sink_errors
     )
 }
 
