@@ -203,6 +203,7 @@ pub fn quantize_frame(
     #[cfg(target_arch = "x86_64")]
     if has_avx512() {
         // SAFETY: the CPU has every instruction set the function is compiled for.
+        #[allow(unsafe_code)]
         return unsafe { pre.run_quantized_avx512(frame, q, out) };
     }
     pre.run_quantized(frame, q, out)

@@ -1,5 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
+// One unsafe call (the AVX-512 preprocessing, in `classifier`), allowed where it is made.
+#![deny(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 #[cfg(feature = "camera")]
 pub mod camera;

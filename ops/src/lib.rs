@@ -21,6 +21,7 @@
 //! Load an int8 NNEF model with [`nnef`], which is tract's NNEF framework with this
 //! extension registered.
 #![deny(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
 mod add;

@@ -9,6 +9,8 @@
 //! then classifies each PNG/JPEG image given and prints its top 3 classes. An image that
 //! cannot be read is reported and skipped (exit 1 at the end).
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 use std::time::Instant;
 

@@ -411,34 +411,44 @@ fn read_head(conn: &mut TcpStream, timeout: Duration) -> Result<String, &'static
     String::from_utf8(head).map_err(|_| "400 Bad Request")
 }
 
-fn serve(conn: &mut TcpStream, state: &State) -> std::io::Result<()> {
-    let head = match read_head(conn, state.options.timeout) {
-        Ok(h) => h,
-        Err("") => return Ok(()),
-        Err(status) => return respond(conn, status, "text/plain", b"bad request\n"),
-    };
+/// What the server does with a request head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Refused: the status line and a short body.
+    Refuse(&'static str, &'static str),
+    /// Refused for want of the token (401 with a `WWW-Authenticate` challenge).
+    Unauthorized,
+    /// The page; `set_cookie` when the token came in the query.
+    Page {
+        /// Whether to set the token cookie.
+        set_cookie: bool,
+    },
+    /// `/api/latest`.
+    Latest,
+    /// `/frame.jpg`.
+    Frame,
+    /// `/stream.mjpg`.
+    Stream,
+}
+
+/// Decides what to do with a complete request head (the request line and the header lines),
+/// given the view's token. Pure: the server's whole request policy (header limits, token,
+/// methods, bodies, paths), fuzzed by `fuzz/fuzz_targets/web_request.rs`.
+pub fn route(head: &str, token: Option<&str>) -> Route {
     if head.lines().count() > MAX_HEADERS + 2 {
-        return respond(
-            conn,
+        return Route::Refuse(
             "431 Request Header Fields Too Large",
-            "text/plain",
-            b"too many header lines\n",
+            "too many header lines\n",
         );
     }
     let mut words = head.lines().next().unwrap_or("").split(' ');
     let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let auth = authorize(&head, target, state.options.token.as_deref());
+    let auth = authorize(head, target, token);
     if auth == Auth::Refused {
-        return respond_with(
-            conn,
-            "401 Unauthorized",
-            "text/plain",
-            "WWW-Authenticate: Bearer realm=\"inception-edge\"\r\n",
-            b"this web view needs its token: /?token=TOKEN, a Bearer header or the cookie\n",
-        );
+        return Route::Unauthorized;
     }
     if method != "GET" && method != "HEAD" {
-        return respond(conn, "405 Method Not Allowed", "text/plain", b"GET only\n");
+        return Route::Refuse("405 Method Not Allowed", "GET only\n");
     }
     let has_body = head.lines().skip(1).any(|l| {
         l.split_once(':').is_some_and(|(n, v)| {
@@ -447,20 +457,39 @@ fn serve(conn: &mut TcpStream, state: &State) -> std::io::Result<()> {
         })
     });
     if has_body {
-        return respond(
-            conn,
-            "413 Content Too Large",
-            "text/plain",
-            b"no request bodies\n",
-        );
+        return Route::Refuse("413 Content Too Large", "no request bodies\n");
     }
-    let path = target.split('?').next().unwrap_or("");
-    match path {
-        "/" | "/index.html" => {
+    match target.split('?').next().unwrap_or("") {
+        "/" | "/index.html" => Route::Page {
+            set_cookie: auth == Auth::Query,
+        },
+        "/api/latest" => Route::Latest,
+        "/frame.jpg" => Route::Frame,
+        "/stream.mjpg" => Route::Stream,
+        _ => Route::Refuse("404 Not Found", "not found\n"),
+    }
+}
+
+fn serve(conn: &mut TcpStream, state: &State) -> std::io::Result<()> {
+    let head = match read_head(conn, state.options.timeout) {
+        Ok(h) => h,
+        Err("") => return Ok(()),
+        Err(status) => return respond(conn, status, "text/plain", b"bad request\n"),
+    };
+    match route(&head, state.options.token.as_deref()) {
+        Route::Refuse(status, body) => respond(conn, status, "text/plain", body.as_bytes()),
+        Route::Unauthorized => respond_with(
+            conn,
+            "401 Unauthorized",
+            "text/plain",
+            "WWW-Authenticate: Bearer realm=\"inception-edge\"\r\n",
+            b"this web view needs its token: /?token=TOKEN, a Bearer header or the cookie\n",
+        ),
+        Route::Page { set_cookie } => {
             // A browser opened on /?token=… keeps the token as a cookie for the stream and
             // the API requests of the page.
-            let cookie = match (auth, &state.options.token) {
-                (Auth::Query, Some(t)) => {
+            let cookie = match (set_cookie, &state.options.token) {
+                (true, Some(t)) => {
                     format!("Set-Cookie: {COOKIE}={t}; HttpOnly; SameSite=Strict; Path=/\r\n")
                 }
                 _ => String::new(),
@@ -473,11 +502,11 @@ fn serve(conn: &mut TcpStream, state: &State) -> std::io::Result<()> {
                 PAGE.as_bytes(),
             )
         }
-        "/api/latest" => {
+        Route::Latest => {
             let json = latest_json(state);
             respond(conn, "200 OK", "application/json", json.as_bytes())
         }
-        "/frame.jpg" => match jpeg(state) {
+        Route::Frame => match jpeg(state) {
             Some((_, j)) => respond(conn, "200 OK", "image/jpeg", &j),
             None => respond(
                 conn,
@@ -486,8 +515,7 @@ fn serve(conn: &mut TcpStream, state: &State) -> std::io::Result<()> {
                 b"no frame yet\n",
             ),
         },
-        "/stream.mjpg" => stream(conn, state),
-        _ => respond(conn, "404 Not Found", "text/plain", b"not found\n"),
+        Route::Stream => stream(conn, state),
     }
 }
 

@@ -1,5 +1,7 @@
 //! `incept`: the inception-edge command-line tool.
 
+#![forbid(unsafe_code)]
+
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

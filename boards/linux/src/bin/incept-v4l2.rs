@@ -1,6 +1,8 @@
 //! `incept-v4l2`: the embedded classifier on a V4L2 camera (USB webcam, a CSI camera through
 //! its V4L2 node) on any Linux board. See `incept-v4l2 --help`.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -2,6 +2,8 @@
 //! the embedded classifier on its camera (USB webcam directly; the CSI camera through
 //! `libcamerify incept-pi`). See `incept-pi --help`.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::Parser;
