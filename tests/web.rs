@@ -490,8 +490,9 @@ fn slow_clients_are_timed_out_and_the_view_serves_again() {
     );
 }
 
-#[test]
-fn an_exposed_web_view_without_a_token_refuses_to_start() {
+/// `incept camera --web` bound to every interface with `extra` arguments; returns stderr
+/// after checking it failed.
+fn exposed_camera_fails(extra: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_incept"))
         .args([
             "camera",
@@ -503,29 +504,22 @@ fn an_exposed_web_view_without_a_token_refuses_to_start() {
         ])
         .arg(common::mini_manifest())
         .args(["--web", "--bind", "0.0.0.0:0"])
+        .args(extra)
         .env_remove("INCEPT_WEB_TOKEN")
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "{err}");
+    err
+}
+
+#[test]
+fn an_exposed_web_view_without_a_token_refuses_to_start() {
+    let err = exposed_camera_fails(&[]);
     assert!(
         err.contains("reachable from the network without authentication"),
         "{err}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_incept"))
-        .args([
-            "camera",
-            "--source",
-            "test:64x48",
-            "--frames",
-            "1",
-            "--model",
-        ])
-        .arg(common::mini_manifest())
-        .args(["--web", "--bind", "0.0.0.0:0", "--token", "short"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
+    let err = exposed_camera_fails(&["--token", "short"]);
     assert!(err.contains("needs at least 16"), "{err}");
 }
