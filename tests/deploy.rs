@@ -486,6 +486,20 @@ fn a_bundle_installs_offline_and_a_corrupt_one_is_refused() {
     assert!(err.contains("the bundle is corrupt"), "{err}");
     assert_eq!(current(&prefix), before);
 
+    let err = failure(&run(Command::new(env!("CARGO_BIN_EXE_incept"))
+        .args([
+            "bundle",
+            "--board",
+            "linux-x86_64",
+            "--service-args",
+            "--sink \"$(reboot)\"",
+            "--binary",
+        ])
+        .arg(firmware())
+        .arg("-o")
+        .arg(dir.path().join("bad.tar.gz"))));
+    assert!(err.contains("must not contain quotes"), "{err}");
+
     let err = failure(&run(Command::new("sh")
         .arg(root.join("install.sh"))
         .args(["--service", "sometimes"])));

@@ -202,6 +202,9 @@ pub enum DeployError {
         /// What is wrong.
         why: String,
     },
+    /// The service arguments cannot go into `incept.env` as they are.
+    #[error("--service-args {0:?} must not contain quotes, backslashes, $, ` or newlines")]
+    ServiceArgs(String),
     /// The board cannot be reached.
     #[error("cannot reach {host}: {detail}")]
     Unreachable {
@@ -550,11 +553,7 @@ fn write_bundle(
     };
     let service_args = args.service_args.as_deref().unwrap_or(spec.args);
     if service_args.contains(['"', '\n', '\\', '$', '`']) {
-        return Err(DeployError::Binary {
-            path: firmware.to_owned(),
-            board,
-            why: "--service-args must not contain quotes, backslashes, $, ` or newlines".into(),
-        });
+        return Err(DeployError::ServiceArgs(service_args.to_owned()));
     }
     let files: Vec<(String, Vec<u8>, u32)> = vec![
         (format!("bin/{}", spec.bin), binary, 0o755),
