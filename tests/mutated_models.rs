@@ -309,3 +309,17 @@ fn mutated_onnx_models_give_a_typed_error_or_run() {
         "library code panicked on a mutated model"
     );
 }
+
+/// Inputs the fuzzers found crashing, kept as regression tests: each must be a typed error.
+#[test]
+fn inputs_the_fuzzers_crashed_on_give_typed_errors() {
+    // fuzz/onnx_model: a graph output naming no value made tract-onnx panic while importing.
+    let bytes = std::fs::read(common::data("fuzz/onnx-output-names-nothing.onnx")).unwrap();
+    match Engine::from_onnx_bytes(&bytes, "crash.onnx") {
+        Err(Error::Model { reason, .. }) => {
+            assert!(reason.contains("is not produced by any node"), "{reason}");
+        }
+        Err(e) => panic!("another error: {e}"),
+        Ok(_) => panic!("loaded"),
+    }
+}

@@ -19,6 +19,42 @@ pub struct FloatModel {
     pub origin: String,
 }
 
+/// Checks that every graph output names a value of the graph (an input, an initializer, or a
+/// node's input or output): tract-onnx 0.23.9 indexes its name table with the output names
+/// unchecked and panics on one that names nothing (`model.rs:187`), which the fuzzer found.
+fn check_output_names(proto: &tract_onnx::pb::ModelProto, origin: &str) -> Result<()> {
+    let Some(graph) = proto.graph.as_ref() else {
+        return Ok(());
+    };
+    let known: std::collections::HashSet<&str> = graph
+        .input
+        .iter()
+        .map(|i| i.name.as_str())
+        .chain(graph.initializer.iter().map(|t| t.name.as_str()))
+        .chain(
+            graph
+                .node
+                .iter()
+                .flat_map(|n| n.input.iter().chain(&n.output))
+                .map(String::as_str),
+        )
+        .collect();
+    match graph
+        .output
+        .iter()
+        .find(|o| !known.contains(o.name.as_str()))
+    {
+        Some(o) => Err(CompileError::Model {
+            origin: origin.into(),
+            reason: format!(
+                "graph output {:?} is not produced by any node, input or initializer",
+                o.name
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn guarded<T>(origin: &str, f: impl FnOnce() -> TractResult<T>) -> Result<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => Ok(v),
@@ -59,6 +95,7 @@ impl FloatModel {
         origin: &str,
         output: Option<&str>,
     ) -> Result<Self> {
+        check_output_names(proto, origin)?;
         let mut model = guarded(origin, || tract_onnx::onnx().model_for_proto_model(proto))?;
         if model.inputs.len() != 1 {
             return Err(CompileError::Model {
