@@ -322,4 +322,15 @@ fn inputs_the_fuzzers_crashed_on_give_typed_errors() {
         Err(e) => panic!("another error: {e}"),
         Ok(_) => panic!("loaded"),
     }
+    // fuzz/onnx_model: a Conv whose pads are shorter than its spatial rank makes tract-core
+    // index out of bounds (padding.rs:116); the engine's guard turns it into a typed error.
+    let bytes = std::fs::read(common::data("fuzz/onnx-conv-pads-too-short.onnx")).unwrap();
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        Engine::from_onnx_bytes(&bytes, "crash.onnx").map(|_| ())
+    }));
+    assert!(
+        matches!(r, Ok(Err(Error::Model { .. }))),
+        "{}",
+        outcome(r, "loaded")
+    );
 }

@@ -6,6 +6,11 @@ use inception_edge::Engine;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        drop(std::panic::take_hook());
+        std::panic::set_hook(Box::new(|info| eprintln!("contained? {info}")));
+    });
     if let Ok(mut engine) = Engine::from_nnef_bytes(data, "fuzz.nnef.tar") {
         if engine.input_len() <= 1 << 20 {
             let input = vec![0.25f32; engine.input_len()];
