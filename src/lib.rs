@@ -22,6 +22,10 @@ pub mod eval;
 pub use classifier::{Classification, Classifier};
 pub use engine::{Engine, OperatorTime};
 pub use error::{Error, Result};
+/// The Inception family (GoogLeNet … Inception-ResNet-v2) as ONNX graphs with seeded or named
+/// weights, parameter and MAC counts: `incept zoo`, `incept bench --arch`.
+#[cfg(feature = "onnx")]
+pub use inception_edge_compiler::zoo;
 /// The `no_std` half: frames, preprocessing, quantization, top-k, board traits.
 pub use inception_edge_core as core;
 pub use manifest::Manifest;

@@ -200,14 +200,10 @@ fn help_lists_only_working_subcommands() {
     let help = text(&out.stdout);
     assert!(out.status.success());
     for present in [
-        "classify", "quantize", "info", "eval", "camera", "bench", "bundle", "deploy",
+        "classify", "quantize", "info", "eval", "camera", "bench", "bundle", "deploy", "zoo",
     ] {
         assert!(help.contains(present), "{help}");
     }
-    assert!(
-        !help.contains("zoo"),
-        "zoo is listed but not implemented:\n{help}"
-    );
 }
 
 #[test]
@@ -521,4 +517,107 @@ fn bench_refuses_zero_runs_and_a_missing_model() {
     assert!(err.contains("--runs"), "{err}");
     let err = failure(&incept(&[&"bench", &"no/such/model.onnx"]));
     assert!(err.contains("no/such/model.onnx"), "{err}");
+}
+
+#[test]
+fn zoo_list_shows_the_six_networks_with_their_counts() {
+    let out = incept(&[&"zoo", &"list", &"--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 6);
+    let v3 = rows.iter().find(|r| r["name"] == "inception-v3").unwrap();
+    assert_eq!(v3["params"], 23_834_568);
+    assert_eq!(v3["input"], 299);
+    let table = text(&incept(&[&"zoo", &"list"]).stdout);
+    assert!(
+        table.contains("inception-resnet-v2") && table.contains("55843464"),
+        "{table}"
+    );
+}
+
+#[test]
+fn zoo_export_writes_an_onnx_file_that_classify_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let onnx = dir.path().join("v1.onnx");
+    let out = incept(&[
+        &"zoo",
+        &"export",
+        &"bn-inception",
+        &"--size",
+        &"96",
+        &"--classes",
+        &"10",
+        &"-o",
+        &onnx,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let note = text(&out.stderr);
+    assert!(note.contains("bn-inception: 10180234 parameters"), "{note}");
+    assert!(std::fs::metadata(&onnx).unwrap().len() > 40_000_000);
+    let image = &common::references()[0].file;
+    let out = incept(&[&"classify", &onnx, image]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn zoo_export_and_bench_refuse_unknown_networks_and_bad_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let onnx = dir.path().join("x.onnx");
+    // command-line errors (clap: exit 2), then a build error (exit 1)
+    let usage = |out: Output| {
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        err
+    };
+    let err = usage(incept(&[&"zoo", &"export", &"resnet50", &"-o", &onnx]));
+    assert!(
+        err.contains("unknown network") && err.contains("inception-v4"),
+        "{err}"
+    );
+    let err = failure(&incept(&[
+        &"zoo", &"export", &"v3", &"--size", &"20", &"-o", &onnx,
+    ]));
+    assert!(err.contains("input size 20"), "{err}");
+    assert!(!onnx.exists());
+    let err = usage(incept(&[&"bench", &"--arch", &"alexnet"]));
+    assert!(err.contains("unknown network"), "{err}");
+    let err = usage(incept(&[&"bench", &"--int8"]));
+    assert!(err.contains("--arch"), "{err}");
+}
+
+#[test]
+fn bench_times_a_zoo_network_in_int8() {
+    let out = incept(&[
+        &"bench",
+        &"--arch",
+        &"irv1",
+        &"--int8",
+        &"--size",
+        &"107",
+        &"--classes",
+        &"10",
+        &"--runs",
+        &"2",
+        &"--warmup",
+        &"0",
+        &"--profile-runs",
+        &"1",
+        &"--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["int8"], true);
+    assert!(r["model"]
+        .as_str()
+        .unwrap()
+        .starts_with("inception-resnet-v1"));
+    assert_eq!(r["input"], serde_json::json!([1, 3, 107, 107]));
+    let ops: Vec<&str> = r["profile"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["op"].as_str().unwrap())
+        .collect();
+    assert!(ops.contains(&"QAdd"), "{ops:?}");
 }

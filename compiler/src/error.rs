@@ -42,6 +42,9 @@ pub enum CompileError {
     /// The calibration set is empty, unreadable or does not fit the model.
     #[error("calibration: {0}")]
     Calibration(String),
+    /// A zoo network cannot be built as asked (size, classes, weights that do not fit).
+    #[error("zoo: {0}")]
+    Spec(String),
     /// tract failed while building, optimizing or running a graph.
     #[error("tract: {0}")]
     Tract(String),

@@ -27,6 +27,7 @@ mod plan;
 mod prequant;
 mod quantize;
 mod report;
+pub mod zoo;
 
 pub use calibrate::{Calibration, Calibrator, Method, TensorStats, BINS};
 pub use error::{CompileError, Result};

@@ -20,6 +20,16 @@ pub struct BenchArgs {
     /// or an int8 NNEF file.
     #[arg(default_value = "embedded")]
     model: PathBuf,
+    /// Time a zoo network with seeded weights instead of a model file (googlenet,
+    /// bn-inception, inception-v3, inception-v4, inception-resnet-v1, inception-resnet-v2),
+    /// in fp32, or in int8 with `--int8`.
+    #[arg(long, value_parser = super::zoo::parse_arch)]
+    arch: Option<inception_edge::zoo::Arch>,
+    /// With `--arch`: compile the network to int8 first (calibrated on 8 seeded images).
+    #[arg(long, requires = "arch")]
+    int8: bool,
+    #[command(flatten)]
+    zoo: super::zoo::SpecArgs,
     /// Timed inferences.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
@@ -101,7 +111,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     inception_edge::engine::set_threads(threads)?;
     let t0 = Instant::now();
-    let mut classifier = super::load(&args.model, &args.pre)?;
+    let (mut classifier, name) = match args.arch {
+        Some(arch) => (
+            zoo_classifier(arch, &args.zoo, args.int8, &args.pre)?,
+            format!("{arch} (zoo, seed {})", args.zoo.seed),
+        ),
+        None => (
+            super::load(&args.model, &args.pre)?,
+            args.model.display().to_string(),
+        ),
+    };
     let load = t0.elapsed();
     let pre = *classifier.preprocess();
     // A camera-sized frame (the synthetic test pattern of `incept camera --source test:…`),
@@ -139,7 +158,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let engine = classifier.engine();
     let stats = Latency::of(&latency);
     let report = Report {
-        model: args.model.display().to_string(),
+        model: name,
         target: inception_edge::build_info::TARGET,
         tract: inception_edge::build_info::TRACT_VERSION,
         input: engine.input_shape().to_vec(),
@@ -160,6 +179,46 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         print_text(&report);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A zoo network with seeded weights as a classifier, fp32 or compiled to int8.
+fn zoo_classifier(
+    arch: inception_edge::zoo::Arch,
+    spec: &super::zoo::SpecArgs,
+    int8: bool,
+    pre: &super::PreArgs,
+) -> anyhow::Result<inception_edge::Classifier> {
+    use inception_edge::Engine;
+    use inception_edge_compiler::{compile, to_nnef_bytes, Calibrator, Options};
+    let net = arch.build(&spec.spec(arch))?;
+    let float = net.float_model()?;
+    let engine = if int8 {
+        let mut calibrator = Calibrator::new(&float)?;
+        let mut state = spec.seed ^ 0x5DEE_CE66;
+        for _ in 0..8 {
+            let image: Vec<f32> = (0..float.input_len())
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+                })
+                .collect();
+            calibrator.observe(&image)?;
+        }
+        let model = compile(&float, &calibrator.finish()?, &Options::default())?;
+        Engine::from_nnef_bytes(&to_nnef_bytes(&model.model)?, arch.name())?
+    } else {
+        Engine::from_typed(float.model, arch.name())?
+    };
+    let shape = engine.input_shape().to_vec();
+    let pre = super::default_preprocess(&shape, pre)?;
+    Ok(inception_edge::Classifier::new(
+        engine,
+        pre,
+        Vec::new(),
+        inception_edge::manifest::OutputKind::Logits,
+    )?)
 }
 
 /// Each operator kind's time and share of the profiled inference.

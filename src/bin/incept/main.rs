@@ -22,6 +22,7 @@ mod eval;
 mod info;
 mod progress;
 mod quantize;
+mod zoo;
 
 /// Int8 Inception image classifiers on tract, for ARM Cortex-A boards.
 #[derive(Parser, Debug)]
@@ -79,6 +80,10 @@ enum Command {
     /// Build, bundle and install the firmware on a board over SSH (key authentication), restart
     /// its service and run the self-test there. `--dry-run` prints each step.
     Deploy(deploy::DeployArgs),
+    /// The Inception family built from the papers' module specifications (GoogLeNet,
+    /// BN-Inception, Inception-v3, v4, Inception-ResNet-v1, v2): `list` their parameters and
+    /// MACs, `export` one as ONNX with seeded weights. `incept bench --arch NAME` times one.
+    Zoo(zoo::ZooArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -198,6 +203,7 @@ fn main() -> ExitCode {
         Command::Camera(args) => camera::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Bundle(args) => deploy::bundle(args),
+        Command::Zoo(args) => zoo::run(args),
         Command::Deploy(args) => deploy::deploy(args),
     };
     match result {

@@ -1,0 +1,134 @@
+//! `incept zoo`: the six Inception networks built from their papers' module specifications —
+//! list them with their parameter and MAC counts, export one as ONNX with seeded weights.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use inception_edge::zoo::{Arch, Spec, Weights};
+
+/// Options of `incept zoo`.
+#[derive(clap::Args, Debug)]
+pub struct ZooArgs {
+    #[command(subcommand)]
+    command: ZooCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum ZooCommand {
+    /// List the networks: input size, parameters, multiply-accumulates, weighted layers.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write one network as an ONNX file with seeded weights (runs in onnxruntime, tract and
+    /// `incept quantize`).
+    Export {
+        /// The network: googlenet, bn-inception, inception-v3, inception-v4,
+        /// inception-resnet-v1, inception-resnet-v2 (or v1, v2, v3, v4, irv1, irv2).
+        #[arg(value_parser = parse_arch)]
+        arch: Arch,
+        /// The ONNX file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        #[command(flatten)]
+        spec: SpecArgs,
+    },
+}
+
+/// How to build a zoo network (shared with `incept bench --arch`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct SpecArgs {
+    /// Weight seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Classifier outputs.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub classes: u32,
+    /// Input height and width (default: the network's standard size, 224 or 299).
+    #[arg(long)]
+    pub size: Option<u32>,
+}
+
+impl SpecArgs {
+    /// The build specification for `arch`.
+    pub fn spec(&self, arch: Arch) -> Spec {
+        Spec {
+            classes: self.classes as usize,
+            size: self.size.map_or(arch.input_size(), |s| s as usize),
+            weights: Weights::Seeded(self.seed),
+        }
+    }
+}
+
+/// Parses a network name for clap.
+pub fn parse_arch(s: &str) -> Result<Arch, String> {
+    Arch::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = Arch::ALL.iter().map(|a| a.name()).collect();
+        format!("unknown network {s:?}; one of {}", names.join(", "))
+    })
+}
+
+#[derive(serde::Serialize)]
+struct Row {
+    name: &'static str,
+    input: usize,
+    params: u64,
+    macs: u64,
+    layers: usize,
+}
+
+/// Runs `incept zoo`.
+pub fn run(args: ZooArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        ZooCommand::List { json } => {
+            let mut rows = Vec::new();
+            for arch in Arch::ALL {
+                let net = arch.build(&Spec::counts_only(arch))?;
+                rows.push(Row {
+                    name: arch.name(),
+                    input: arch.input_size(),
+                    params: net.params,
+                    macs: net.macs,
+                    layers: net.layers.len(),
+                });
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!(
+                    "{:<21} {:>7} {:>12} {:>8} {:>7}",
+                    "network", "input", "params", "GMACs", "layers"
+                );
+                for r in &rows {
+                    println!(
+                        "{:<21} {:>7} {:>12} {:>8.3} {:>7}",
+                        r.name,
+                        format!("{0}x{0}", r.input),
+                        r.params,
+                        r.macs as f64 / 1e9,
+                        r.layers
+                    );
+                }
+            }
+        }
+        ZooCommand::Export { arch, output, spec } => {
+            let net = arch.build(&spec.spec(arch))?;
+            let bytes = net.to_onnx_bytes();
+            std::fs::write(&output, &bytes)
+                .with_context(|| format!("cannot write {}", output.display()))?;
+            eprintln!(
+                "{}: {} parameters, {:.3} GMACs, input {:?}, seed {} -> {} ({:.1} MB)",
+                arch,
+                net.params,
+                net.macs as f64 / 1e9,
+                net.input,
+                spec.seed,
+                output.display(),
+                bytes.len() as f64 / 1e6
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
