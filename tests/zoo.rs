@@ -348,3 +348,48 @@ fn every_network_but_googlenet_compiles_to_int8_close_to_fp32() {
         assert!(mean >= 0.95, "{arch}: {mean}");
     }
 }
+
+#[test]
+fn tract_fp32_matches_onnxruntime_on_every_exported_network() {
+    // Goldens: onnxruntime 1.32 (CPU, optimizations off) on the `incept zoo export` of each
+    // network, from `python3 tools/zoo_ort.py`.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/zoo/ort_logits.json"
+    );
+    let goldens: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let seed = goldens["seed"].as_u64().unwrap();
+    let classes = goldens["classes"].as_u64().unwrap() as usize;
+    let image_seed = goldens["image_seed"].as_u64().unwrap();
+    let nets = goldens["networks"].as_array().unwrap();
+    assert_eq!(nets.len(), 6);
+    for g in nets {
+        let arch = Arch::from_name(g["name"].as_str().unwrap()).unwrap();
+        let size = g["size"].as_u64().unwrap() as usize;
+        let want: Vec<f32> = g["logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let net = arch
+            .build(&Spec {
+                classes,
+                size,
+                weights: Weights::Seeded(seed),
+            })
+            .unwrap();
+        let bytes = net.to_onnx_bytes();
+        let float = FloatModel::from_onnx_bytes(&bytes, arch.name(), None).unwrap();
+        let mut engine = Engine::from_typed(float.model.clone(), arch.name()).unwrap();
+        let got = logits(&mut engine, &images(image_seed, 1, float.input_len())[0]);
+        let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+        let diff = got
+            .iter()
+            .zip(&want)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        println!("{arch}: max |tract − onnxruntime| = {diff:.2e} (logits up to {scale:.2})");
+        assert!(diff <= 1e-4 * scale, "{arch}: {got:?} vs {want:?}");
+    }
+}
