@@ -310,6 +310,7 @@ impl Calibrator {
                         | StepKind::Linear { .. }
                         | StepKind::Concat(_)
                         | StepKind::Add { .. }
+                        | StepKind::Lrn(_)
                 )
             })
             .map(|s| s.end)

@@ -60,6 +60,8 @@ pub(crate) enum StepKind {
     Relu,
     /// The sum of two tensors of the same shape (a residual connection), maybe a ReLU.
     Add { relu: bool },
+    /// Local response normalization across channels (GoogLeNet), requantized.
+    Lrn(tract_onnx_opl::lrn::Lrn),
 }
 
 /// If the only consumer of `outlet` multiplies it by a constant scalar: that node and factor.
@@ -337,6 +339,12 @@ pub(crate) fn plan(float: &FloatModel) -> Result<Vec<Step>> {
             }
             let (end, relu) = absorb_relu(model, out0, &mut absorbed);
             step(StepKind::Add { relu }, values, end);
+        } else if let Some(lrn) = node.op_as::<tract_onnx_opl::lrn::Lrn>() {
+            let rank = model.outlet_fact(node.inputs[0])?.rank();
+            if rank != 4 {
+                return Err(unsupported(node, format!("LRN over a rank-{rank} tensor")));
+            }
+            step(StepKind::Lrn(lrn.clone()), values, out0);
         } else if let Some(x) = relu_input(model, node) {
             step(StepKind::Relu, vec![x], out0);
         } else {

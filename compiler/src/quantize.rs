@@ -8,8 +8,8 @@ use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
 use tract_core::ops::nn::DataFormat;
 
 use inception_edge_ops::{
-    Dequant, FixedMultiplier, QAdd, QAvgPool, QIm2col, Requant, PROP_COMPILER, PROP_INPUT_SCALE,
-    PROP_INPUT_ZERO_POINT, PROP_METHOD, PROP_PER_CHANNEL,
+    Dequant, FixedMultiplier, QAdd, QAvgPool, QIm2col, QLrn, Requant, PROP_COMPILER,
+    PROP_INPUT_SCALE, PROP_INPUT_ZERO_POINT, PROP_METHOD, PROP_PER_CHANNEL,
 };
 
 use crate::calibrate::{key, Calibration, Method};
@@ -636,6 +636,46 @@ impl Builder<'_> {
                     fp32: step.end,
                 };
                 self.layers.push(layer);
+            }
+            StepKind::Lrn(lrn) => {
+                let mut x = self.value(step.inputs[0])?;
+                if x.scales.len() > 1 {
+                    let s = x.scales.iter().copied().fold(0f32, f32::max);
+                    x = Q {
+                        wire: self.uniform(&format!("{name}.uniform"), x.clone(), s, x.zp)?,
+                        scales: vec![s],
+                        zp: x.zp,
+                    };
+                }
+                let Params { scale, zp, amax } = self.target(step.end)?;
+                let op = QLrn {
+                    size: lrn.size,
+                    alpha: lrn.alpha,
+                    beta: lrn.beta,
+                    bias: lrn.bias,
+                    input_scale: x.scales[0],
+                    input_zero_point: x.zp,
+                    scale,
+                    zero_point: zp,
+                };
+                let wire = self.model.wire_node(&name, op, &[x.wire])?[0];
+                self.values.insert(
+                    step.end,
+                    Q {
+                        wire,
+                        scales: vec![scale],
+                        zp,
+                    },
+                );
+                self.layers.push(Layer {
+                    name,
+                    kind: "lrn",
+                    scales: vec![scale],
+                    zero_point: zp,
+                    amax,
+                    wire,
+                    fp32: step.end,
+                });
             }
             StepKind::Concat(op) => {
                 let inputs = step

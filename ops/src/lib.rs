@@ -8,6 +8,7 @@
 //! - [`Requant`]: i32 accumulators (or i8 values) → i8, one fixed-point multiplier per channel,
 //!   zero point and clamp (a folded ReLU is the clamp's lower bound);
 //! - [`Dequant`]: i32/i8 → f32 with one scale per channel (the graph's final dequantize);
+//! - [`QLrn`]: local response normalization of an int8 tensor (GoogLeNet), requantized;
 //! - [`QAdd`]: the sum of two int8 tensors on their own scales (residual connections);
 //! - [`QAvgPool`]: int8 average pooling, the output on the input's scale, rounding half away
 //!   from zero; with the pooling window over the whole plane it is a global average pool;
@@ -28,6 +29,7 @@ mod add;
 mod avgpool;
 mod fixed;
 mod im2col;
+mod lrn;
 mod nnef;
 mod requant;
 mod simd;
@@ -36,6 +38,7 @@ pub use add::QAdd;
 pub use avgpool::QAvgPool;
 pub use fixed::{FixedMultiplier, FixedPointError};
 pub use im2col::QIm2col;
+pub use lrn::QLrn;
 pub use nnef::{nnef, registry, EXTENSION};
 pub use requant::{Dequant, Requant};
 pub use simd::settle_vector_state;

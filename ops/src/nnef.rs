@@ -4,7 +4,7 @@
 use tract_nnef::internal::*;
 use tract_nnef::ser::{ints, invocation, logical, numeric};
 
-use crate::{Dequant, QAdd, QAvgPool, QIm2col, Requant};
+use crate::{Dequant, QAdd, QAvgPool, QIm2col, QLrn, Requant};
 
 /// The extension's name, as it appears in `graph.nnef` (`extension inception_edge;`).
 pub const EXTENSION: &str = "inception_edge";
@@ -79,6 +79,23 @@ pub fn registry() -> Registry {
         &[("output", TypeName::Scalar.tensor())],
         de_avgpool,
     );
+    r.register_dumper(ser_lrn);
+    r.register_primitive(
+        "inception_edge_lrn",
+        &[
+            TypeName::Scalar.tensor().named("input"),
+            TypeName::Integer.named("size"),
+            TypeName::Scalar.named("alpha"),
+            TypeName::Scalar.named("beta"),
+            TypeName::Scalar.named("bias"),
+            TypeName::Scalar.named("input_scale"),
+            TypeName::Integer.named("input_zero_point"),
+            TypeName::Scalar.named("scale"),
+            TypeName::Integer.named("zero_point"),
+        ],
+        &[("output", TypeName::Scalar.tensor())],
+        de_lrn,
+    );
     r.register_dumper(ser_im2col);
     r.register_primitive(
         "inception_edge_im2col",
@@ -94,6 +111,44 @@ pub fn registry() -> Registry {
         de_im2col,
     );
     r
+}
+
+fn ser_lrn(ast: &mut IntoAst, node: &TypedNode, op: &QLrn) -> TractResult<Option<Arc<RValue>>> {
+    let input = ast.mapping[&node.inputs[0]].clone();
+    Ok(Some(invocation(
+        "inception_edge_lrn",
+        &[input],
+        &[
+            ("size", numeric(op.size)),
+            ("alpha", numeric(op.alpha)),
+            ("beta", numeric(op.beta)),
+            ("bias", numeric(op.bias)),
+            ("input_scale", numeric(op.input_scale)),
+            ("input_zero_point", numeric(op.input_zero_point)),
+            ("scale", numeric(op.scale)),
+            ("zero_point", numeric(op.zero_point)),
+        ],
+    )))
+}
+
+fn de_lrn(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<Value> {
+    let input = inv.named_arg_as(builder, "input")?;
+    let size: i64 = inv.named_arg_as(builder, "size")?;
+    ensure!(
+        (1..=1024).contains(&size),
+        "inception_edge_lrn: size {size} outside 1..=1024"
+    );
+    let op = QLrn {
+        size: size as usize,
+        alpha: inv.named_arg_as(builder, "alpha")?,
+        beta: inv.named_arg_as(builder, "beta")?,
+        bias: inv.named_arg_as(builder, "bias")?,
+        input_scale: inv.named_arg_as(builder, "input_scale")?,
+        input_zero_point: inv.named_arg_as::<i64>(builder, "input_zero_point")? as i32,
+        scale: inv.named_arg_as(builder, "scale")?,
+        zero_point: inv.named_arg_as::<i64>(builder, "zero_point")? as i32,
+    };
+    builder.wire(op, &[input])
 }
 
 fn ser_im2col(
