@@ -404,3 +404,92 @@ fn tract_fp32_matches_onnxruntime_on_every_exported_network() {
         assert!(diff <= 1e-4 * scale, "{arch}: {got:?} vs {want:?}");
     }
 }
+
+/// The `onnx` wheel's model-zoo files (installed by `.ci/install` from PyPI).
+fn light_dir() -> std::path::PathBuf {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), \
+             'backend', 'test', 'data', 'light'))",
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "the onnx wheel is missing: pip install onnx"
+    );
+    std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+#[test]
+fn the_onnx_model_zoo_googlenet_and_bn_inception_run_and_quantize_with_seeded_weights() {
+    use prost::Message;
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/zoo/ort_logits.json"
+    );
+    let goldens: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let seed = goldens["seed"].as_u64().unwrap();
+    let image_seed = goldens["image_seed"].as_u64().unwrap();
+    for g in goldens["onnx_zoo"].as_array().unwrap() {
+        let file = g["file"].as_str().unwrap();
+        let bytes = std::fs::read(light_dir().join(file)).unwrap();
+        let mut proto = inception_edge_compiler::pb::ModelProto::decode(&*bytes).unwrap();
+        // as shipped, the weights are placeholders
+        assert!(proto
+            .graph
+            .as_ref()
+            .unwrap()
+            .node
+            .iter()
+            .any(|n| n.op_type == "ConstantOfShape"));
+        let n = inception_edge_compiler::zoo::materialize(&mut proto, seed).unwrap();
+        assert!(n > 50, "{file}: {n}");
+        let ops: std::collections::HashSet<&str> = proto
+            .graph
+            .as_ref()
+            .unwrap()
+            .node
+            .iter()
+            .map(|n| n.op_type.as_str())
+            .collect();
+        for op in ["Gemm", "Softmax"] {
+            assert!(ops.contains(op), "{file}: {ops:?}");
+        }
+        let float = FloatModel::from_proto(&proto, file, None).unwrap();
+        let mut f = Engine::from_typed(float.model.clone(), file).unwrap();
+        let x = &images(image_seed, 1, float.input_len())[0];
+        let got = logits(&mut f, x);
+        let want: Vec<f32> = g["probs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let diff = got
+            .iter()
+            .zip(&want)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        println!("{file}: fp32 max |tract − onnxruntime| = {diff:.2e}");
+        assert!(diff <= 1e-5, "{file}: {diff}");
+
+        let int8 = calibrate_and_compile(&float).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let blob = to_nnef_bytes(&int8.model).unwrap();
+        let mut q = Engine::from_nnef_bytes(&blob, "int8").unwrap();
+        let p8 = logits(&mut q, x);
+        let argmax = |v: &[f32]| inception_edge_compiler::argmax(v);
+        let c = cosine(&got, &p8);
+        println!(
+            "{file}: int8 vs fp32 probability cosine {c:.4}, top-1 {} vs {}",
+            argmax(&p8),
+            argmax(&got)
+        );
+        assert!(
+            (p8.iter().sum::<f32>() - 1.0).abs() < 1e-3,
+            "{file}: int8 output is not a softmax"
+        );
+        assert!(c >= 0.9, "{file}: {c}");
+    }
+}

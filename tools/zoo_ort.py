@@ -5,7 +5,8 @@ For each network, exports it with `incept zoo export` (seed 7, 10 classes, a sma
 96x96 for GoogLeNet and BN-Inception, 107x107 for the others), runs it in onnxruntime (fp32,
 CPU, one thread, all graph optimizations off so it computes what the graph says) on the seeded
 image the Rust test uses, and writes the logits to tests/data/zoo/ort_logits.json. The Rust
-test runs the same export in tract and compares.
+test runs the same export in tract and compares. Also runs the ONNX model zoo's
+light_inception_v1/v2 (from the onnx wheel) with weights seeded by `incept zoo materialize`.
 
 Regenerate (after changing a builder or the seeding; explain the diff in the commit):
     cargo build --release --bin incept
@@ -18,6 +19,7 @@ import sys
 import tempfile
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,6 +34,9 @@ NETS = [
     ("inception-resnet-v2", 107),
 ]
 SEED, CLASSES, IMAGE_SEED = 7, 10, 3
+# The ONNX model zoo's GoogLeNet and BN-Inception from the onnx wheel, weights seeded by
+# `incept zoo materialize --seed 7` (their own input: 224x224, 1000-way softmax).
+LIGHT = ["light_inception_v1.onnx", "light_inception_v2.onnx"]
 
 
 def image(seed, n):
@@ -66,6 +71,25 @@ def main():
                 {"name": name, "size": size, "logits": [float(v) for v in logits.ravel()]}
             )
             print(f"{name}: {np.array2string(logits.ravel(), precision=4)}")
+            os.remove(path)
+        goldens["onnx_zoo"] = []
+        light_dir = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
+        for name in LIGHT:
+            path = os.path.join(tmp, name)
+            subprocess.run(
+                [INCEPT, "zoo", "materialize", os.path.join(light_dir, name), "--seed", str(SEED),
+                 "-o", path],
+                check=True,
+            )
+            sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+            x = image(IMAGE_SEED, 3 * 224 * 224).reshape(1, 3, 224, 224)
+            (probs,) = sess.run(None, {sess.get_inputs()[0].name: x})
+            probs = probs.ravel()
+            top = np.argsort(-probs)[:5]
+            goldens["onnx_zoo"].append(
+                {"file": name, "top5": [int(i) for i in top], "probs": [float(v) for v in probs]}
+            )
+            print(f"{name}: top-5 {top.tolist()} p {np.array2string(probs[top], precision=4)}")
             os.remove(path)
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:

@@ -29,6 +29,9 @@ mod quantize;
 mod report;
 pub mod zoo;
 
+/// ONNX's protobuf types (tract-onnx's), for reading and writing ONNX files.
+pub use tract_onnx::pb;
+
 pub use calibrate::{Calibration, Calibrator, Method, TensorStats, BINS};
 pub use error::{CompileError, Result};
 pub use import::FloatModel;

@@ -8,7 +8,7 @@ use tract_core::ops::binary::TypedBinOp;
 use tract_core::ops::cnn::{Conv, KernelFormat, MaxPool, SumPool};
 use tract_core::ops::einsum::EinSum;
 use tract_core::ops::konst::Const;
-use tract_core::ops::nn::{Reduce, Reducer};
+use tract_core::ops::nn::{Reduce, Reducer, Softmax};
 use tract_core::ops::source::TypedSource;
 
 use inception_edge_ops::QAvgPool;
@@ -62,32 +62,81 @@ pub(crate) enum StepKind {
     Add { relu: bool },
     /// Local response normalization across channels (GoogLeNet), requantized.
     Lrn(tract_onnx_opl::lrn::Lrn),
+    /// A softmax producing a model output, in f32 after the dequantization.
+    Softmax(Softmax),
+    /// An inference-time no-op (ONNX `Dropout` without its mask).
+    Identity,
 }
 
-/// If the only consumer of `outlet` multiplies it by a constant scalar: that node and factor.
-fn scalar_factor(model: &TypedModel, outlet: OutletId) -> Option<(usize, f32)> {
+/// If the only consumer of `outlet` (an NCHW convolution output of `c` channels) multiplies
+/// or adds a constant that is one value or one value per channel (a folded batch
+/// normalization, caffe's `Scale`, Inception-ResNet's residual scaling): that node, whether it
+/// multiplies, and the per-channel values.
+fn channel_affine(
+    model: &TypedModel,
+    outlet: OutletId,
+    c: usize,
+) -> Option<(usize, bool, Vec<f32>)> {
     let next = sole_successor(model, outlet)?;
-    if next.op_as::<TypedBinOp>()?.0.name() != "Mul" {
-        return None;
-    }
+    let mul = match next.op_as::<TypedBinOp>()?.0.name() {
+        "Mul" => true,
+        "Add" => false,
+        _ => return None,
+    };
     let other = next.inputs.iter().copied().find(|&i| i != outlet)?;
     let k = konst(model, other)?;
-    if k.len() != 1 {
+    let k = k.cast_to::<f32>().ok()?;
+    let v = k.try_as_plain_ram().ok()?.as_slice::<f32>().ok()?.to_vec();
+    let rank = model.outlet_fact(outlet).ok()?.rank();
+    let mut shape: Vec<usize> = k.shape().to_vec();
+    if shape.len() > rank {
         return None;
     }
-    Some((next.id, k.cast_to_scalar::<f32>().ok()?))
+    while shape.len() < rank {
+        shape.insert(0, 1);
+    }
+    let per_channel = rank == 4 && shape == [1, c, 1, 1];
+    let values = match v.len() {
+        1 => vec![v[0]; c],
+        n if n == c && per_channel => v,
+        _ => return None,
+    };
+    Some((next.id, mul, values))
 }
 
-/// `t · factor` as f32.
-fn scaled(t: &Arc<Tensor>, factor: f32) -> TractResult<Arc<Tensor>> {
-    let t = t.cast_to::<f32>()?;
-    let v: Vec<f32> = t
-        .try_as_plain_ram()?
-        .as_slice::<f32>()?
-        .iter()
-        .map(|x| x * factor)
-        .collect();
-    Ok(Tensor::from_shape(t.shape(), &v)?.into_arc_tensor())
+/// Folds `y = conv(x) · k_mul + k_add` chains into the weights (OIHW) and bias.
+fn fold_affine(
+    weights: &Arc<Tensor>,
+    bias: &Arc<Tensor>,
+    steps: &[(bool, Vec<f32>)],
+) -> TractResult<(Arc<Tensor>, Arc<Tensor>)> {
+    let w = weights.cast_to::<f32>()?;
+    let c = w.shape()[0];
+    let mut wv = w.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
+    let b = bias.cast_to::<f32>()?;
+    let bv = b.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
+    let mut bv = match bv.len() {
+        1 => vec![bv[0]; c],
+        n if n == c => bv,
+        n => bail!("a bias of {n} values for {c} channels"),
+    };
+    let per = wv.len() / c.max(1);
+    for (mul, k) in steps {
+        for o in 0..c {
+            if *mul {
+                wv[o * per..(o + 1) * per]
+                    .iter_mut()
+                    .for_each(|x| *x *= k[o]);
+                bv[o] *= k[o];
+            } else {
+                bv[o] += k[o];
+            }
+        }
+    }
+    Ok((
+        Tensor::from_shape(w.shape(), &wv)?.into_arc_tensor(),
+        Tensor::from_shape(&[c], &bv)?.into_arc_tensor(),
+    ))
 }
 
 fn unsupported(node: &TypedNode, reason: impl Into<String>) -> CompileError {
@@ -199,16 +248,21 @@ pub(crate) fn plan(float: &FloatModel) -> Result<Vec<Step>> {
                 .ok_or_else(|| unsupported(node, "the weights are not constant"))?;
             let bias = konst(model, node.inputs[2])
                 .ok_or_else(|| unsupported(node, "the bias is not constant"))?;
-            // a constant scalar factor after the convolution (Inception-ResNet's residual
-            // scaling) folds into its weights and bias
+            // constant per-channel or scalar factors and offsets after the convolution (a
+            // batch normalization, Inception-ResNet's residual scaling) fold into it
             let mut end = out0;
-            let (mut weights, mut bias) = (weights, bias);
-            if let Some((mul, factor)) = scalar_factor(model, out0) {
-                absorbed.insert(mul);
-                end = OutletId::new(mul, 0);
-                weights = scaled(&weights, factor)?;
-                bias = scaled(&bias, factor)?;
+            let c = weights.shape()[0];
+            let mut affine = Vec::new();
+            while let Some((id, mul, k)) = channel_affine(model, end, c) {
+                absorbed.insert(id);
+                end = OutletId::new(id, 0);
+                affine.push((mul, k));
             }
+            let (weights, bias) = if affine.is_empty() {
+                (weights, bias)
+            } else {
+                fold_affine(&weights, &bias, &affine)?
+            };
             let (end, relu) = absorb_relu(model, end, &mut absorbed);
             let kind = StepKind::Conv {
                 op: conv.clone(),
@@ -345,6 +399,24 @@ pub(crate) fn plan(float: &FloatModel) -> Result<Vec<Step>> {
                 return Err(unsupported(node, format!("LRN over a rank-{rank} tensor")));
             }
             step(StepKind::Lrn(lrn.clone()), values, out0);
+        } else if node.op.name() == "Dropout" && values.len() == 1 {
+            if node
+                .outputs
+                .iter()
+                .skip(1)
+                .any(|o| !o.successors.is_empty())
+            {
+                return Err(unsupported(node, "a dropout whose mask is read"));
+            }
+            step(StepKind::Identity, values, out0);
+        } else if let Some(softmax) = node.op_as::<Softmax>() {
+            if !model.outputs.contains(&out0) {
+                return Err(unsupported(
+                    node,
+                    "a softmax inside the graph (only a final one runs, in f32)",
+                ));
+            }
+            step(StepKind::Softmax(softmax.clone()), values, out0);
         } else if let Some(x) = relu_input(model, node) {
             step(StepKind::Relu, vec![x], out0);
         } else {

@@ -450,10 +450,11 @@ impl Builder<'_> {
         kind: &'static str,
         post: &[AxisOp],
     ) -> Result<()> {
-        let is_output = self.float.outputs.contains(&step.end);
+        let is_output = self.float.outputs.contains(&step.end) || self.feeds_softmax(step.end);
         let read = !self.float.node(step.end.node).outputs[step.end.slot]
             .successors
-            .is_empty();
+            .is_empty()
+            && !self.feeds_softmax(step.end);
         let name = &step.name;
         if is_output && !relu {
             let mut f = self.dequant(name, acc, 0, acc_scales)?;
@@ -495,6 +496,16 @@ impl Builder<'_> {
             });
         }
         Ok(())
+    }
+
+    /// Whether `outlet` is read only by a softmax that is a model output (it then needs f32).
+    fn feeds_softmax(&self, outlet: OutletId) -> bool {
+        let succ = &self.float.node(outlet.node).outputs[outlet.slot].successors;
+        succ.len() == 1 && {
+            let next = self.float.node(succ[0].node);
+            next.op_is::<tract_core::ops::nn::Softmax>()
+                && self.float.outputs.contains(&OutletId::new(next.id, 0))
+        }
     }
 
     fn step(&mut self, step: &Step) -> Result<()> {
@@ -636,6 +647,23 @@ impl Builder<'_> {
                     fp32: step.end,
                 };
                 self.layers.push(layer);
+            }
+            StepKind::Identity => {
+                let x = self.value(step.inputs[0])?;
+                self.values.insert(step.end, x);
+            }
+            StepKind::Softmax(op) => {
+                let input = step.inputs[0];
+                let f = match self.outputs.get(&input) {
+                    Some(&f) => f,
+                    None => {
+                        let q = self.value(input)?;
+                        let c = self.channels(q.wire)?;
+                        self.dequant(&format!("{name}.in"), q.wire, q.zp, &q.spread(c))?
+                    }
+                };
+                let wire = self.model.wire_node(&name, op.clone(), &[f])?[0];
+                self.outputs.insert(step.end, wire);
             }
             StepKind::Lrn(lrn) => {
                 let mut x = self.value(step.inputs[0])?;

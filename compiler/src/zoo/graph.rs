@@ -69,12 +69,37 @@ pub(crate) enum Fill<'a> {
     Named(&'a HashMap<String, Vec<f32>>),
 }
 
+/// The SplitMix64 generator behind seeded weights.
+pub(crate) struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// A stream for `seed`.
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [−bound, bound).
+    pub fn uniform(&mut self, bound: f32) -> f32 {
+        let u = (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
+        (2.0 * u - 1.0) * bound
+    }
+}
+
 /// Builds one ONNX graph.
 pub(crate) struct Graph<'a> {
     nodes: Vec<NodeProto>,
     inits: Vec<TensorProto>,
     fill: Fill<'a>,
-    state: u64,
+    rng: SplitMix64,
     n: usize,
     /// Trainable parameters in the reference convention (BN: scale and shift).
     pub params: u64,
@@ -148,15 +173,15 @@ fn ceil_pad(n: usize, k: usize, s: usize) -> usize {
 
 impl<'a> Graph<'a> {
     pub fn new(fill: Fill<'a>) -> Self {
-        let state = match fill {
-            Fill::Seeded(seed) => seed ^ 0x9E37_79B9_7F4A_7C15,
+        let rng = SplitMix64::new(match fill {
+            Fill::Seeded(seed) => seed,
             _ => 0,
-        };
+        });
         Graph {
             nodes: Vec::new(),
             inits: Vec::new(),
             fill,
-            state,
+            rng,
             n: 0,
             params: 0,
             macs: 0,
@@ -165,22 +190,8 @@ impl<'a> Graph<'a> {
         }
     }
 
-    fn next_u64(&mut self) -> u64 {
-        // SplitMix64.
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
     fn uniform(&mut self, len: usize, bound: f32) -> Vec<f32> {
-        (0..len)
-            .map(|_| {
-                let u = (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
-                (2.0 * u - 1.0) * bound
-            })
-            .collect()
+        (0..len).map(|_| self.rng.uniform(bound)).collect()
     }
 
     fn tmp(&mut self) -> String {

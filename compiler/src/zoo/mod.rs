@@ -27,6 +27,9 @@ mod graph;
 mod inception_resnet;
 mod inception_v3;
 mod inception_v4;
+mod materialize;
+
+pub use materialize::materialize;
 
 use graph::{Fill, Graph, T};
 

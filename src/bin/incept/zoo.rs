@@ -35,6 +35,19 @@ enum ZooCommand {
         #[command(flatten)]
         spec: SpecArgs,
     },
+    /// Put seeded weights into an ONNX graph whose weights are `ConstantOfShape`
+    /// placeholders (the ONNX model zoo's light_inception_v1.onnx / light_inception_v2.onnx
+    /// in the `onnx` wheel), so it computes something that can be checked.
+    Materialize {
+        /// The ONNX file with placeholder weights.
+        input: PathBuf,
+        /// The ONNX file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Weight seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
 }
 
 /// How to build a zoo network (shared with `incept bench --arch`).
@@ -127,6 +140,31 @@ pub fn run(args: ZooArgs) -> anyhow::Result<ExitCode> {
                 spec.seed,
                 output.display(),
                 bytes.len() as f64 / 1e6
+            );
+        }
+        ZooCommand::Materialize {
+            input,
+            output,
+            seed,
+        } => {
+            use prost::Message;
+            let bytes = std::fs::read(&input)
+                .with_context(|| format!("cannot read {}", input.display()))?;
+            let mut proto = inception_edge_compiler::pb::ModelProto::decode(&*bytes)
+                .with_context(|| format!("{} is not an ONNX model", input.display()))?;
+            let n = inception_edge::zoo::materialize(&mut proto, seed)?;
+            if n == 0 {
+                anyhow::bail!(
+                    "{}: no ConstantOfShape placeholder to fill",
+                    input.display()
+                );
+            }
+            std::fs::write(&output, proto.encode_to_vec())
+                .with_context(|| format!("cannot write {}", output.display()))?;
+            eprintln!(
+                "{}: {n} tensors seeded ({seed}) -> {}",
+                input.display(),
+                output.display()
             );
         }
     }
