@@ -7,21 +7,8 @@ mod common;
 use inception_edge::Engine;
 use inception_edge_compiler::{compile, cosine, to_nnef_bytes, Calibrator, FloatModel, Options};
 
-/// Seeded pseudo-random inputs in [-1, 1].
 fn inputs(seed: u64, n: usize, len: usize) -> Vec<Vec<f32>> {
-    let mut state = seed;
-    (0..n)
-        .map(|_| {
-            (0..len)
-                .map(|_| {
-                    state = state
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-                })
-                .collect()
-        })
-        .collect()
+    common::seeded_inputs(seed, n, len)
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! multiply-accumulate counts, seeded networks running in tract (fp32 and int8), ONNX export,
 //! weights by layer name, and bad specifications.
 
+mod common;
+
 use std::collections::HashMap;
 
 use inception_edge::Engine;
@@ -141,21 +143,8 @@ fn the_exported_tensors_hold_exactly_the_counted_weights() {
     }
 }
 
-/// Seeded pseudo-random images in [-1, 1].
 fn images(seed: u64, n: usize, len: usize) -> Vec<Vec<f32>> {
-    let mut state = seed;
-    (0..n)
-        .map(|_| {
-            (0..len)
-                .map(|_| {
-                    state = state
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-                })
-                .collect()
-        })
-        .collect()
+    common::seeded_inputs(seed, n, len)
 }
 
 /// A reduced input size that keeps every grid valid and the test fast.

@@ -498,6 +498,19 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// `x` on one scale (the largest of its channels'), requantized if it has several.
+    fn single_scale(&mut self, name: &str, x: Q) -> Result<Q> {
+        if x.scales.len() <= 1 {
+            return Ok(x);
+        }
+        let s = x.scales.iter().copied().fold(0f32, f32::max);
+        Ok(Q {
+            wire: self.uniform(&format!("{name}.uniform"), x.clone(), s, x.zp)?,
+            scales: vec![s],
+            zp: x.zp,
+        })
+    }
+
     /// Whether `outlet` is read only by a softmax that is a model output (it then needs f32).
     fn feeds_softmax(&self, outlet: OutletId) -> bool {
         let succ = &self.float.node(outlet.node).outputs[outlet.slot].successors;
@@ -590,13 +603,8 @@ impl Builder<'_> {
             StepKind::Axis(op) => {
                 let mut x = self.value(step.inputs[0])?;
                 let rank = self.model.outlet_fact(x.wire)?.rank();
-                if x.scales.len() > 1 && !keeps_channels(op, rank) {
-                    let s = x.scales.iter().copied().fold(0f32, f32::max);
-                    x = Q {
-                        wire: self.uniform(&format!("{name}.uniform"), x.clone(), s, x.zp)?,
-                        scales: vec![s],
-                        zp: x.zp,
-                    };
+                if !keeps_channels(op, rank) {
+                    x = self.single_scale(&name, x)?;
                 }
                 let wire = self.model.wire_node(&name, op.clone(), &[x.wire])?[0];
                 self.values.insert(step.end, Q { wire, ..x });
@@ -666,15 +674,8 @@ impl Builder<'_> {
                 self.outputs.insert(step.end, wire);
             }
             StepKind::Lrn(lrn) => {
-                let mut x = self.value(step.inputs[0])?;
-                if x.scales.len() > 1 {
-                    let s = x.scales.iter().copied().fold(0f32, f32::max);
-                    x = Q {
-                        wire: self.uniform(&format!("{name}.uniform"), x.clone(), s, x.zp)?,
-                        scales: vec![s],
-                        zp: x.zp,
-                    };
-                }
+                let x = self.value(step.inputs[0])?;
+                let x = self.single_scale(&name, x)?;
                 let Params { scale, zp, amax } = self.target(step.end)?;
                 let op = QLrn {
                     size: lrn.size,
