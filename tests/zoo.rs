@@ -349,16 +349,20 @@ fn every_network_compiles_to_int8_close_to_fp32_on_integer_kernels() {
     }
 }
 
-#[test]
-fn tract_fp32_matches_onnxruntime_on_every_exported_network() {
-    // Goldens: onnxruntime 1.32 (CPU, optimizations off) on the `incept zoo export` of each
-    // network, from `python3 tools/zoo_ort.py`.
+/// The onnxruntime goldens of `tools/zoo_ort.py`.
+fn ort_goldens() -> serde_json::Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/data/zoo/ort_logits.json"
     );
-    let goldens: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn tract_fp32_matches_onnxruntime_on_every_exported_network() {
+    // Goldens: onnxruntime 1.32 (CPU, optimizations off) on the `incept zoo export` of each
+    // network, from `python3 tools/zoo_ort.py`.
+    let goldens = ort_goldens();
     let seed = goldens["seed"].as_u64().unwrap();
     let classes = goldens["classes"].as_u64().unwrap() as usize;
     let image_seed = goldens["image_seed"].as_u64().unwrap();
@@ -414,12 +418,7 @@ fn light_dir() -> std::path::PathBuf {
 #[test]
 fn the_onnx_model_zoo_googlenet_and_bn_inception_run_and_quantize_with_seeded_weights() {
     use prost::Message;
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/zoo/ort_logits.json"
-    );
-    let goldens: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let goldens = ort_goldens();
     let seed = goldens["seed"].as_u64().unwrap();
     let image_seed = goldens["image_seed"].as_u64().unwrap();
     for g in goldens["onnx_zoo"].as_array().unwrap() {

@@ -498,6 +498,17 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// The f32 value of `outlet`: the dequantized accumulators if a layer left them, else its
+    /// int8 value dequantized (as `name`).
+    fn float_value(&mut self, name: &str, outlet: OutletId) -> Result<OutletId> {
+        if let Some(&f) = self.outputs.get(&outlet) {
+            return Ok(f);
+        }
+        let q = self.value(outlet)?;
+        let c = self.channels(q.wire)?;
+        self.dequant(name, q.wire, q.zp, &q.spread(c))
+    }
+
     /// `x` on one scale (the largest of its channels'), requantized if it has several.
     fn single_scale(&mut self, name: &str, x: Q) -> Result<Q> {
         if x.scales.len() <= 1 {
@@ -661,15 +672,7 @@ impl Builder<'_> {
                 self.values.insert(step.end, x);
             }
             StepKind::Softmax(op) => {
-                let input = step.inputs[0];
-                let f = match self.outputs.get(&input) {
-                    Some(&f) => f,
-                    None => {
-                        let q = self.value(input)?;
-                        let c = self.channels(q.wire)?;
-                        self.dequant(&format!("{name}.in"), q.wire, q.zp, &q.spread(c))?
-                    }
-                };
+                let f = self.float_value(&format!("{name}.in"), step.inputs[0])?;
                 let wire = self.model.wire_node(&name, op.clone(), &[f])?[0];
                 self.outputs.insert(step.end, wire);
             }
@@ -786,14 +789,7 @@ pub fn compile(float: &FloatModel, calib: &Calibration, opts: &Options) -> Resul
     }
     let mut outputs = Vec::new();
     for (i, &o) in float.model.outputs.iter().enumerate() {
-        let wire = match b.outputs.get(&o) {
-            Some(&w) => w,
-            None => {
-                let q = b.value(o)?;
-                let c = b.channels(q.wire)?;
-                b.dequant(&format!("output.{i}"), q.wire, q.zp, &q.spread(c))?
-            }
-        };
+        let wire = b.float_value(&format!("output.{i}"), o)?;
         outputs.push(wire);
     }
     let input_scale = b.layers.first().map(|l| l.scales[0]).unwrap_or(1.0);
