@@ -561,6 +561,69 @@ fn zoo_export_writes_an_onnx_file_that_classify_runs() {
 }
 
 #[test]
+fn zoo_export_takes_weights_by_layer_name_and_googles_inception_v3() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n);
+    let export = |args: &[&dyn AsRef<std::ffi::OsStr>]| {
+        let mut all: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"zoo", &"export"];
+        all.extend_from_slice(args);
+        incept(&all)
+    };
+    // an export read back by layer name gives the same file, classes from the file
+    let (a, b) = (path("a.onnx"), path("b.onnx"));
+    let size: &dyn AsRef<std::ffi::OsStr> = &"107";
+    let out = export(&[&"irv1", &"--size", size, &"--classes", &"7", &"-o", &a]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = export(&[&"irv1", &"--size", size, &"--weights", &a, &"-o", &b]);
+    let note = text(&out.stderr);
+    assert!(out.status.success() && note.contains("7 classes"), "{note}");
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    // Google's 2015 graph with its own names
+    let google = common::root().join("models/inception-v3-fmnist/inception-v3-fmnist.onnx");
+    let v3 = path("v3.onnx");
+    let out = export(&[&"v3", &"--weights", &google, &"--google-2015", &"-o", &v3]);
+    let note = text(&out.stderr);
+    assert!(
+        out.status.success() && note.contains("10 classes"),
+        "{note}"
+    );
+    let image = &common::references()[0].file;
+    let out = incept(&[&"classify", &v3, image]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // wrong files and combinations: exit 1, nothing written
+    let bad = path("bad.onnx");
+    let err = failure(&export(&[&"v3", &"--weights", &google, &"-o", &bad]));
+    assert!(
+        err.contains("no tensor") || err.contains("belong to no layer"),
+        "{err}"
+    );
+    let err = failure(&export(&[
+        &"v4",
+        &"--weights",
+        &google,
+        &"--google-2015",
+        &"-o",
+        &bad,
+    ]));
+    assert!(err.contains("inception-v3"), "{err}");
+    let text_file = path("notes.onnx");
+    std::fs::write(&text_file, "not a model").unwrap();
+    let err = failure(&export(&[&"v3", &"--weights", &text_file, &"-o", &bad]));
+    assert!(err.contains("not an ONNX model"), "{err}");
+    let err = failure(&export(&[
+        &"v3",
+        &"--weights",
+        &path("none.onnx"),
+        &"-o",
+        &bad,
+    ]));
+    assert!(err.contains("cannot read"), "{err}");
+    assert!(!bad.exists());
+    let out = export(&[&"v3", &"--google-2015", &"-o", &bad]);
+    assert_eq!(out.status.code(), Some(2), "--google-2015 needs --weights");
+}
+
+#[test]
 fn zoo_export_and_bench_refuse_unknown_networks_and_bad_sizes() {
     let dir = tempfile::tempdir().unwrap();
     let onnx = dir.path().join("x.onnx");

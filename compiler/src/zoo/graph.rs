@@ -453,7 +453,13 @@ impl<'a> Graph<'a> {
     /// Global average pooling, flattening and the fully connected classifier `name`.
     pub fn head(&mut self, x: &T, name: &str, classes: usize) -> Result<T> {
         let pooled = self.node("GlobalAveragePool", vec![x.name.clone()], vec![], "");
-        let flat = self.node("Flatten", vec![pooled], vec![attr_int("axis", 1)], "");
+        // Named so that the trunk can be cut there (`FloatModel::from_proto(.., Some("features"))`).
+        let flat = self.node(
+            "Flatten",
+            vec![pooled],
+            vec![attr_int("axis", 1)],
+            "features",
+        );
         self.params += (classes * x.c + classes) as u64;
         self.macs += (classes * x.c) as u64;
         self.layers.push(name.into());

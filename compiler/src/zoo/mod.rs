@@ -169,6 +169,10 @@ impl Arch {
 
     /// Builds the network.
     pub fn build(self, spec: &Spec) -> Result<Network> {
+        self.build_flavour(spec, inception_v3::Flavour::Torchvision)
+    }
+
+    fn build_flavour(self, spec: &Spec, flavour: inception_v3::Flavour) -> Result<Network> {
         if spec.classes == 0 {
             return Err(CompileError::Spec(
                 "a classifier needs at least 1 class".into(),
@@ -198,7 +202,7 @@ impl Arch {
         let logits = match self {
             Arch::GoogLeNet => googlenet::build(&mut g, &x, k)?,
             Arch::BnInception => bn_inception::build(&mut g, &x, k)?,
-            Arch::InceptionV3 => inception_v3::build(&mut g, &x, k)?,
+            Arch::InceptionV3 => inception_v3::build(&mut g, &x, k, flavour)?,
             Arch::InceptionV4 => inception_v4::build(&mut g, &x, k)?,
             Arch::InceptionResNetV1 => {
                 inception_resnet::build(&mut g, &x, k, inception_resnet::Version::V1)?
@@ -236,6 +240,83 @@ impl Arch {
             proto,
         })
     }
+}
+
+/// Inception-v3 as Google's original 2015 graph (`inception-2015-12-05`, the graph Google's
+/// ImageNet weights were trained in and torchvision's were converted from): the layers and
+/// counts of [`Arch::InceptionV3`], but the average pools leave the padding out of the
+/// divisor and the last module (`Mixed_7c`) pools its pool branch by max. Build it with
+/// [`google_v3_weights`] to run Google's weights.
+pub fn inception_v3_google(spec: &Spec) -> Result<Network> {
+    Arch::InceptionV3.build_flavour(spec, inception_v3::Flavour::Google2015)
+}
+
+/// The weights of an ONNX file of Google's 2015 Inception-v3 graph with batch normalization
+/// folded (layer names `conv`…`conv_4`, `mixed.tower.conv`…`mixed_10.tower_2_conv`, and an
+/// optional classifier `head`, as in `models/inception-v3-fmnist`), renamed to the zoo's
+/// torchvision names (`Conv2d_1a_3x3.conv.weight`, …, `fc.weight`) for [`Weights::Named`].
+/// Sizes are checked when the network is built; an unknown layer or a non-f32 tensor is an
+/// error here.
+pub fn google_v3_weights(proto: &ModelProto) -> Result<HashMap<String, Vec<f32>>> {
+    let graph = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| CompileError::Spec("the ONNX model has no graph".into()))?;
+    let mut out = HashMap::new();
+    for t in &graph.initializer {
+        let (layer, kind) = t
+            .name
+            .rsplit_once('.')
+            .filter(|(_, k)| matches!(*k, "weight" | "bias"))
+            .ok_or_else(|| {
+                CompileError::Spec(format!(
+                    "tensor {:?} is not a layer's weight or bias",
+                    t.name
+                ))
+            })?;
+        let torch = inception_v3::google_2015_layer(layer).ok_or_else(|| {
+            CompileError::Spec(format!(
+                "tensor {:?}: {layer:?} is no layer of Google's Inception-v3",
+                t.name
+            ))
+        })?;
+        out.insert(format!("{torch}.{kind}"), f32_values(t)?);
+    }
+    Ok(out)
+}
+
+/// The `LAYER.weight` / `LAYER.bias` tensors of an ONNX file keyed by name, for
+/// [`Weights::Named`]: an `incept zoo export`, or a checkpoint converted to the zoo's layer
+/// names (see [`Network::layers`]). Other initializers (such as residual scales) are left out.
+pub fn named_weights(proto: &ModelProto) -> Result<HashMap<String, Vec<f32>>> {
+    let graph = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| CompileError::Spec("the ONNX model has no graph".into()))?;
+    graph
+        .initializer
+        .iter()
+        .filter(|t| t.name.ends_with(".weight") || t.name.ends_with(".bias"))
+        .map(|t| Ok((t.name.clone(), f32_values(t)?)))
+        .collect()
+}
+
+/// The values of an f32 initializer.
+fn f32_values(t: &tract_onnx::pb::TensorProto) -> Result<Vec<f32>> {
+    if t.data_type != tract_onnx::pb::tensor_proto::DataType::Float as i32 {
+        return Err(CompileError::Spec(format!(
+            "tensor {:?} is not f32 (ONNX type {})",
+            t.name, t.data_type
+        )));
+    }
+    Ok(if !t.float_data.is_empty() {
+        t.float_data.clone()
+    } else {
+        t.raw_data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    })
 }
 
 impl std::fmt::Display for Arch {

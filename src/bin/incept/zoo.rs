@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use inception_edge::zoo::{Arch, Spec, Weights};
+use inception_edge::zoo::{self, Arch, Spec, Weights};
+use inception_edge_compiler::pb::ModelProto;
+use prost::Message;
 
 /// Options of `incept zoo`.
 #[derive(clap::Args, Debug)]
@@ -22,8 +24,8 @@ enum ZooCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Write one network as an ONNX file with seeded weights (runs in onnxruntime, tract and
-    /// `incept quantize`).
+    /// Write one network as an ONNX file with seeded weights, or weights from a file (runs in
+    /// onnxruntime, tract and `incept quantize`).
     Export {
         /// The network: googlenet, bn-inception, inception-v3, inception-v4,
         /// inception-resnet-v1, inception-resnet-v2 (or v1, v2, v3, v4, irv1, irv2).
@@ -34,6 +36,17 @@ enum ZooCommand {
         output: PathBuf,
         #[command(flatten)]
         spec: SpecArgs,
+        /// Take the weights from this ONNX file instead of seeding them: its tensors named
+        /// LAYER.weight / LAYER.bias (an earlier export, or a checkpoint converted to the zoo's
+        /// layer names). The number of classes follows the file's classifier.
+        #[arg(long, value_name = "FILE.onnx")]
+        weights: Option<PathBuf>,
+        /// With inception-v3: the --weights file is Google's 2015 Inception-v3 graph with batch
+        /// normalization folded (as models/inception-v3-fmnist/*.onnx), and the network is
+        /// built as Google's 2015 definition (average pools exclude the padding; Mixed_7c's
+        /// pool branch is a max pool).
+        #[arg(long, requires = "weights")]
+        google_2015: bool,
     },
     /// Put seeded weights into an ONNX graph whose weights are `ConstantOfShape`
     /// placeholders (the ONNX model zoo's light_inception_v1.onnx / light_inception_v2.onnx
@@ -92,6 +105,12 @@ struct Row {
     layers: usize,
 }
 
+/// Reads and parses an ONNX file.
+fn read_onnx(path: &std::path::Path) -> anyhow::Result<ModelProto> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    ModelProto::decode(&*bytes).with_context(|| format!("{} is not an ONNX model", path.display()))
+}
+
 /// Runs `incept zoo`.
 pub fn run(args: ZooArgs) -> anyhow::Result<ExitCode> {
     match args.command {
@@ -126,18 +145,49 @@ pub fn run(args: ZooArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        ZooCommand::Export { arch, output, spec } => {
-            let net = arch.build(&spec.spec(arch))?;
+        ZooCommand::Export {
+            arch,
+            output,
+            spec,
+            weights,
+            google_2015,
+        } => {
+            let mut build = spec.spec(arch);
+            let mut from = format!("seed {}", spec.seed);
+            if let Some(file) = &weights {
+                if google_2015 && arch != Arch::InceptionV3 {
+                    anyhow::bail!("--google-2015 is for inception-v3, not {arch}");
+                }
+                let proto = read_onnx(file)?;
+                let map = if google_2015 {
+                    zoo::google_v3_weights(&proto)?
+                } else {
+                    zoo::named_weights(&proto)?
+                };
+                // the classifier is the last layer; its bias says how many classes
+                let shapes = arch.build(&Spec::counts_only(arch))?;
+                let head = shapes.layers.last().map(|l| format!("{l}.bias"));
+                if let Some(bias) = head.as_ref().and_then(|h| map.get(h)) {
+                    build.classes = bias.len();
+                }
+                build.weights = Weights::Named(map);
+                from = format!("weights from {}", file.display());
+            }
+            let net = if google_2015 {
+                zoo::inception_v3_google(&build)?
+            } else {
+                arch.build(&build)?
+            };
             let bytes = net.to_onnx_bytes();
             std::fs::write(&output, &bytes)
                 .with_context(|| format!("cannot write {}", output.display()))?;
             eprintln!(
-                "{}: {} parameters, {:.3} GMACs, input {:?}, seed {} -> {} ({:.1} MB)",
+                "{}: {} parameters, {:.3} GMACs, input {:?}, {} classes, {from} -> {} ({:.1} MB)",
                 arch,
                 net.params,
                 net.macs as f64 / 1e9,
                 net.input,
-                spec.seed,
+                net.classes,
                 output.display(),
                 bytes.len() as f64 / 1e6
             );
@@ -147,12 +197,8 @@ pub fn run(args: ZooArgs) -> anyhow::Result<ExitCode> {
             output,
             seed,
         } => {
-            use prost::Message;
-            let bytes = std::fs::read(&input)
-                .with_context(|| format!("cannot read {}", input.display()))?;
-            let mut proto = inception_edge_compiler::pb::ModelProto::decode(&*bytes)
-                .with_context(|| format!("{} is not an ONNX model", input.display()))?;
-            let n = inception_edge::zoo::materialize(&mut proto, seed)?;
+            let mut proto = read_onnx(&input)?;
+            let n = zoo::materialize(&mut proto, seed)?;
             if n == 0 {
                 anyhow::bail!(
                     "{}: no ConstantOfShape placeholder to fill",
