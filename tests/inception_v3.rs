@@ -28,14 +28,6 @@ fn json(path: PathBuf) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
-fn floats(v: &serde_json::Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter()
@@ -60,7 +52,7 @@ fn tract_matches_onnxruntime_on_1000_held_out_fashion_mnist_images() {
         .as_array()
         .unwrap()
         .iter()
-        .map(floats)
+        .map(common::floats)
         .collect();
     assert_eq!(want.len(), 1000);
 
@@ -116,7 +108,7 @@ fn tract_matches_onnxruntime_on_the_photos() {
         let img = RgbImage::open(common::data("photos").join(file)).unwrap();
         let frame = img.frame().unwrap();
         let top = c.classify(&frame, 5).unwrap();
-        let want = floats(&photo["logits"]);
+        let want = common::floats(&photo["logits"]);
         let diff = max_diff(c.logits(), &want);
         println!("{file}: max logit difference {diff:.2e}");
         let tol = if file.ends_with(".jpg") {

@@ -371,12 +371,7 @@ fn tract_fp32_matches_onnxruntime_on_every_exported_network() {
     for g in nets {
         let arch = Arch::from_name(g["name"].as_str().unwrap()).unwrap();
         let size = g["size"].as_u64().unwrap() as usize;
-        let want: Vec<f32> = g["logits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap() as f32)
-            .collect();
+        let want: Vec<f32> = common::floats(&g["logits"]);
         let net = arch
             .build(&Spec {
                 classes,
@@ -450,12 +445,7 @@ fn the_onnx_model_zoo_googlenet_and_bn_inception_run_and_quantize_with_seeded_we
         let mut f = Engine::from_typed(float.model.clone(), file).unwrap();
         let x = &images(image_seed, 1, float.input_len())[0];
         let got = logits(&mut f, x);
-        let want: Vec<f32> = g["probs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap() as f32)
-            .collect();
+        let want: Vec<f32> = common::floats(&g["probs"]);
         let diff = got
             .iter()
             .zip(&want)
@@ -539,15 +529,10 @@ fn the_2015_inception_v3_builder_with_googles_weights_reproduces_the_reference_f
         let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
         let torch_diff = max_abs_diff(&logits(&mut torch, &input), &want);
         worst_torch = worst_torch.max(torch_diff);
-        let logit_diff = max_abs_diff(&logits(&mut classifier, &input), &{
-            let v: Vec<f32> = photo["logits"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap() as f32)
-                .collect();
-            v
-        });
+        let logit_diff = max_abs_diff(
+            &logits(&mut classifier, &input),
+            &common::floats(&photo["logits"]),
+        );
         println!(
             "{file}: features max |diff| {diff:.2e} (values up to {scale:.2}); logits vs \
              onnxruntime {logit_diff:.2e}; torchvision pooling {torch_diff:.2e}"

@@ -97,6 +97,15 @@ pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&text).expect("valid json")
 }
 
+/// A JSON array of numbers as f32.
+pub fn floats(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|x| x.as_f64().expect("a number") as f32)
+        .collect()
+}
+
 /// Seeded pseudo-random inputs in [-1, 1] (a 64-bit LCG; `tools/zoo_ort.py` has the same).
 pub fn seeded_inputs(seed: u64, n: usize, len: usize) -> Vec<Vec<f32>> {
     let mut state = seed;
