@@ -689,6 +689,7 @@ impl Builder<'_> {
                     input_zero_point: x.zp,
                     scale,
                     zero_point: zp,
+                    table: Default::default(),
                 };
                 let wire = self.model.wire_node(&name, op, &[x.wire])?[0];
                 self.values.insert(

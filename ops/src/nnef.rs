@@ -147,6 +147,7 @@ fn de_lrn(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<V
         input_zero_point: inv.named_arg_as::<i64>(builder, "input_zero_point")? as i32,
         scale: inv.named_arg_as(builder, "scale")?,
         zero_point: inv.named_arg_as::<i64>(builder, "zero_point")? as i32,
+        table: Default::default(),
     };
     builder.wire(op, &[input])
 }
