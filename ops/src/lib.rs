@@ -38,7 +38,7 @@ pub use add::QAdd;
 pub use avgpool::QAvgPool;
 pub use fixed::{FixedMultiplier, FixedPointError};
 pub use im2col::QIm2col;
-pub use lrn::QLrn;
+pub use lrn::{PowTable, QLrn};
 pub use nnef::{nnef, registry, EXTENSION};
 pub use requant::{Dequant, Requant};
 pub use simd::settle_vector_state;
