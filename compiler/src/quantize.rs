@@ -353,12 +353,17 @@ impl Builder<'_> {
                     .clamp(i32::MIN as f64, i32::MAX as f64) as i32
             })
             .collect();
-        let (input, spec, wq) = match self.im2col(name, x, &spec, group, &shape)? {
-            Some((patches, spec)) => {
+        let (input, spec, wq, plane) = match self.im2col(name, x, &spec, group, &shape)? {
+            Some((patches, spec, plane)) => {
                 let k = in_per_group * kernel;
-                (patches, spec, wq.into_shape(&[out_channels, k, 1, 1])?)
+                (
+                    patches,
+                    spec,
+                    wq.into_shape(&[out_channels, k, 1, 1])?,
+                    Some(plane),
+                )
             }
-            None => (x.wire, spec, wq),
+            None => (x.wire, spec, wq, None),
         };
         let wc = self.konst(format!("{name}.weights"), wq)?;
         let b = self.konst(format!("{name}.bias"), tensor1(&bq))?;
@@ -372,16 +377,28 @@ impl Builder<'_> {
             group,
             q_params: Some(i32::datum_type()),
         };
-        let acc = self
-            .model
-            .wire_node(name, op, &[input, wc, b, x0, one, zero, one, zero, one])?[0];
+        let mut acc =
+            self.model
+                .wire_node(name, op, &[input, wc, b, x0, one, zero, one, zero, one])?[0];
+        if let Some([oh, ow]) = plane {
+            // The flat patches give a flat accumulator `[1, O, 1, OH·OW]`: back to the image.
+            let op = AxisOp::Reshape(
+                2,
+                tvec![1.to_dim(), (oh * ow).to_dim()],
+                tvec![oh.to_dim(), ow.to_dim()],
+            );
+            acc = self.model.wire_node(format!("{name}.image"), op, &[acc])?[0];
+        }
         Ok((acc, acc_scales))
     }
 
-    /// With [`Options::own_im2col`], for a 2-D NCHW convolution of one group that is not a
-    /// plain 1×1: the [`QIm2col`] patches of `x` and the 1×1 convolution spec that multiplies
-    /// them (weights `[O, C·kh·kw, 1, 1]`). Padded cells hold `x`'s zero point, which tract's
-    /// convolution subtracts as it subtracts it from every input value.
+    /// With [`Options::own_im2col`], for a 2-D NCHW convolution of one group: the flat
+    /// [`QIm2col`] patches of `x` (`[1, C·kh·kw, 1, OH·OW]`), the 1×1 convolution spec that
+    /// multiplies them (weights `[O, C·kh·kw, 1, 1]`) and the output plane `[OH, OW]`. Padded
+    /// cells hold `x`'s zero point, which tract's convolution subtracts as it subtracts it
+    /// from every input value. A plain 1×1 convolution goes through it too (its patches are
+    /// a copy of `x`) when its input has more than one row: tract would otherwise run it as
+    /// one matrix product per row.
     fn im2col(
         &mut self,
         name: &str,
@@ -389,7 +406,7 @@ impl Builder<'_> {
         spec: &PoolSpec,
         group: usize,
         weight_shape: &[usize],
-    ) -> Result<Option<(OutletId, PoolSpec)>> {
+    ) -> Result<Option<(OutletId, PoolSpec, [usize; 2])>> {
         let fact = self.model.outlet_fact(x.wire)?;
         let hw: Option<Vec<usize>> = fact
             .shape
@@ -409,7 +426,7 @@ impl Builder<'_> {
                 .iter()
                 .all(|p| p.pad_before == 0 && p.pad_after == 0);
         if !self.opts.own_im2col
-            || plain
+            || (plain && hw[0] <= 1)
             || group != 1
             || spec.data_format != DataFormat::NCHW
             || spec.kernel_shape.len() != 2
@@ -431,12 +448,16 @@ impl Builder<'_> {
                 padding[1].pad_after,
             ],
             pad,
+            flat: true,
+        };
+        let Some(plane) = op.output_hw(hw[0], hw[1]) else {
+            return Ok(None); // tract's convolution reports the kernel that does not fit
         };
         let patches = self
             .model
             .wire_node(format!("{name}.im2col"), op, &[x.wire])?[0];
         let k = weight_shape[1] * weight_shape[2] * weight_shape[3];
-        Ok(Some((patches, one_by_one(k, weight_shape[0]))))
+        Ok(Some((patches, one_by_one(k, weight_shape[0]), plane)))
     }
 
     /// After a convolution: the int8 value (if anything reads it) and the f32 output (if the

@@ -1,6 +1,7 @@
 //! Int8 average pooling.
 
 use tract_nnef::internal::*;
+use tract_nnef::tract_core::tract_linalg::multithread::par_chunks_mut;
 
 /// Int8 average pooling over the two spatial axes of an NCHW tensor, the output on the
 /// input's scale: `round_half_away_from_zero(sum / count)`, where `count` is the number of
@@ -94,12 +95,36 @@ impl QAvgPool {
             })
             .collect();
         let mut out = vec![0i8; n * c * oh * ow];
+        // Planes are independent: with a thread pool they are split between its threads, each
+        // plane computed exactly as alone.
+        par_chunks_mut(&mut out, oh * ow, n * c * h * w, |first, planes| {
+            // on a pool thread, tract's kernels may have left the vector state dirty
+            crate::settle_vector_state();
+            self.pool_planes(src, first, planes, [h, w], &rows, &cols, &recip);
+            Ok(())
+        })?;
+        Tensor::from_shape(&[n, c, oh, ow], &out)
+    }
+
+    /// Pools the planes `first..` of `src` (`h`×`w` each) into `out` (whole output planes).
+    #[allow(clippy::too_many_arguments)]
+    fn pool_planes(
+        &self,
+        src: &[i8],
+        first: usize,
+        out: &mut [i8],
+        [h, w]: [usize; 2],
+        rows: &[(usize, usize, usize)],
+        cols: &[(usize, usize, usize)],
+        recip: &[u64],
+    ) {
+        let ow = cols.len();
         let mut prefix = vec![0i32; w + 1];
         // running column prefix of horizontal window sums: vp[y][ox] = Σ_{y' < y} hs[y'][ox]
         let mut vp = vec![0i32; (h + 1) * ow];
-        for plane in 0..n * c {
+        for (i, dst) in out.chunks_exact_mut(rows.len() * ow).enumerate() {
+            let plane = first + i;
             let src = &src[plane * h * w..(plane + 1) * h * w];
-            let dst = &mut out[plane * oh * ow..(plane + 1) * oh * ow];
             for y in 0..h {
                 let row = &src[y * w..(y + 1) * w];
                 for (x, &v) in row.iter().enumerate() {
@@ -132,7 +157,6 @@ impl QAvgPool {
                 }
             }
         }
-        Tensor::from_shape(&[n, c, oh, ow], &out)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Int8 im2col: the patches of a convolution laid out as the channels of a 1×1 convolution.
 
 use tract_nnef::internal::*;
+use tract_nnef::tract_core::tract_linalg::multithread::par_chunks_mut;
 
 /// Rewrites an i8 NCHW tensor `[N, C, H, W]` into `[N, C·kh·kw, Ho, Wo]`: channel
 /// `(c·kh + ky)·kw + kx` of output pixel `(oy, ox)` is input pixel
@@ -23,25 +24,42 @@ pub struct QIm2col {
     pub pads: [usize; 4],
     /// The value of padded cells (the input's zero point, so they mean 0).
     pub pad: i8,
+    /// Lay the output out as `[N, C·kh·kw, 1, OH·OW]`, all output pixels on one row, instead
+    /// of `[N, C·kh·kw, OH, OW]`. tract runs a 1×1 convolution as one matrix product per
+    /// row, so on the flat layout it is one product over every pixel: big enough to fill its
+    /// kernels and to be split across threads. The bytes are the same in both layouts.
+    pub flat: bool,
+}
+
+/// The output plane of a `kernel` window sliding over an `[h, w]` plane with `strides`,
+/// `dilations` and `pads` (top, left, bottom, right), if the window fits.
+pub(crate) fn window_output(
+    kernel: [usize; 2],
+    strides: [usize; 2],
+    dilations: [usize; 2],
+    pads: [usize; 4],
+    [h, w]: [usize; 2],
+) -> Option<[usize; 2]> {
+    let mut out = [0; 2];
+    for (axis, size) in [h, w].into_iter().enumerate() {
+        let (k, s, d) = (kernel[axis], strides[axis], dilations[axis]);
+        if k == 0 || s == 0 || d == 0 {
+            return None;
+        }
+        let padded = size + pads[axis] + pads[axis + 2];
+        let span = (k - 1) * d + 1;
+        if padded < span {
+            return None;
+        }
+        out[axis] = (padded - span) / s + 1;
+    }
+    Some(out)
 }
 
 impl QIm2col {
     /// The output height and width for an input plane of `h`×`w`, if the kernel fits.
     pub fn output_hw(&self, h: usize, w: usize) -> Option<[usize; 2]> {
-        let mut out = [0; 2];
-        for (axis, size) in [h, w].into_iter().enumerate() {
-            let (k, s, d) = (self.kernel[axis], self.strides[axis], self.dilations[axis]);
-            if k == 0 || s == 0 || d == 0 {
-                return None;
-            }
-            let padded = size + self.pads[axis] + self.pads[axis + 2];
-            let span = (k - 1) * d + 1;
-            if padded < span {
-                return None;
-            }
-            out[axis] = (padded - span) / s + 1;
-        }
-        Some(out)
+        window_output(self.kernel, self.strides, self.dilations, self.pads, [h, w])
     }
 
     /// The im2col of `x` (i8, NCHW, standard layout).
@@ -56,56 +74,121 @@ impl QIm2col {
         let [oh, ow] = self
             .output_hw(h, w)
             .with_context(|| format!("QIm2col: kernel {:?} does not fit {h}x{w}", self.kernel))?;
-        let [kh, kw] = self.kernel;
-        let k = c * kh * kw;
-        let mut out = vec![self.pad; n * k * oh * ow];
+        let k = c * self.kernel[0] * self.kernel[1];
+        let mut out = vec![0i8; n * k * oh * ow]; // every cell written below
         let x = x.try_as_plain_ram()?;
         let x = x.as_slice::<i8>()?;
+        // Patch rows are independent: with a thread pool they are split between its threads.
+        par_chunks_mut(
+            &mut out,
+            (oh * ow).max(1),
+            n * k * oh * ow,
+            |first, planes| {
+                // on a pool thread, tract's kernels may have left the vector state dirty
+                crate::settle_vector_state();
+                for (i, plane) in planes.chunks_exact_mut((oh * ow).max(1)).enumerate() {
+                    let (image, row) = ((first + i) / k, (first + i) % k);
+                    let image = &x[image * c * h * w..(image + 1) * c * h * w];
+                    self.patch_row(image, [h, w], ow, row, 0, plane);
+                }
+                Ok(())
+            },
+        )?;
+        Tensor::from_shape(&self.output_shape(n, k, oh, ow), &out)
+    }
+
+    /// Writes into `out` the values of patch row `row` (channel, kernel row, kernel column)
+    /// for the output pixels `m0..m0 + out.len()` (row-major over the `ow`-wide output plane)
+    /// of one `h`×`w` image; cells outside the image get `pad`.
+    pub(crate) fn patch_row(
+        &self,
+        image: &[i8],
+        [h, w]: [usize; 2],
+        ow: usize,
+        row: usize,
+        m0: usize,
+        out: &mut [i8],
+    ) {
+        let [kh, kw] = self.kernel;
         let [sy, sx] = self.strides;
         let [dy, dx] = self.dilations;
         let (top, left) = (self.pads[0] as isize, self.pads[1] as isize);
-        for (image, patches) in x
-            .chunks_exact(c * h * w)
-            .zip(out.chunks_exact_mut(k * oh * ow))
-        {
-            for (row, plane) in patches.chunks_exact_mut(oh * ow).enumerate() {
-                let (ci, ky, kx) = (row / (kh * kw), (row / kw) % kh, row % kw);
-                let input = &image[ci * h * w..(ci + 1) * h * w];
-                // Output columns whose input column is inside: ox·sx + kx·dx − left in [0, w).
-                let shift = (kx * dx) as isize - left;
-                let first = if shift >= 0 {
-                    0
-                } else {
-                    (-shift as usize).div_ceil(sx)
-                };
-                let last = if (w as isize) <= shift {
-                    0
-                } else {
-                    ((w as isize - shift) as usize).div_ceil(sx)
-                }
-                .min(ow);
-                for (oy, out_row) in plane.chunks_exact_mut(ow).enumerate() {
-                    let y = (oy * sy + ky * dy) as isize - top;
-                    if y < 0 || y >= h as isize || first >= last {
-                        continue; // stays `pad`
-                    }
-                    let src = &input[y as usize * w..(y as usize + 1) * w];
-                    let start = (first * sx) as isize + shift;
-                    if sx == 1 {
-                        let start = start as usize;
-                        out_row[first..last].copy_from_slice(&src[start..start + (last - first)]);
-                    } else {
-                        for (o, i) in out_row[first..last]
-                            .iter_mut()
-                            .zip((start as usize..).step_by(sx))
-                        {
-                            *o = src[i];
-                        }
-                    }
+        let (ci, ky, kx) = (row / (kh * kw), (row / kw) % kh, row % kw);
+        let input = &image[ci * h * w..(ci + 1) * h * w];
+        // Output columns whose input column is inside: ox·sx + kx·dx − left in [0, w).
+        let shift = (kx * dx) as isize - left;
+        let first = if shift >= 0 {
+            0
+        } else {
+            (-shift as usize).div_ceil(sx)
+        };
+        let last = if (w as isize) <= shift {
+            0
+        } else {
+            ((w as isize - shift) as usize).div_ceil(sx)
+        }
+        .min(ow);
+        if out.is_empty() {
+            return;
+        }
+        // Whole rows in, whole rows out (a 1×1 kernel, a kernel column with no horizontal
+        // shift): consecutive output pixels read consecutive input bytes, one copy for the
+        // range when all its rows are inside.
+        if sx == 1 && sy == 1 && shift == 0 && ow == w {
+            let off = (ky * dy) as isize - top;
+            let (y0, y1) = (
+                (m0 / w) as isize + off,
+                ((m0 + out.len() - 1) / w) as isize + off,
+            );
+            if y0 >= 0 && y1 < h as isize {
+                let start = (m0 as isize + off * w as isize) as usize;
+                out.copy_from_slice(&input[start..start + out.len()]);
+                return;
+            }
+        }
+        let (mut oy, mut ox0) = (m0 / ow.max(1), m0 % ow.max(1));
+        let mut done = 0;
+        while done < out.len() {
+            let seg = (ow - ox0).min(out.len() - done);
+            let dst = &mut out[done..done + seg];
+            done += seg;
+            let y = (oy * sy + ky * dy) as isize - top;
+            // inside columns of this segment: [a, b)
+            let a = first.clamp(ox0, ox0 + seg);
+            let b = last.clamp(a, ox0 + seg);
+            let x0 = ox0;
+            (oy, ox0) = (oy + 1, 0);
+            if y < 0 || y >= h as isize || a >= b {
+                dst.fill(self.pad);
+                continue;
+            }
+            if a > x0 {
+                dst[..a - x0].fill(self.pad);
+            }
+            if b < x0 + seg {
+                dst[b - x0..].fill(self.pad);
+            }
+            let ox0 = x0;
+            let src = &input[y as usize * w..(y as usize + 1) * w];
+            let start = ((a * sx) as isize + shift) as usize;
+            let inside = &mut dst[a - ox0..b - ox0];
+            if sx == 1 {
+                inside.copy_from_slice(&src[start..start + inside.len()]);
+            } else {
+                for (o, i) in inside.iter_mut().zip((start..).step_by(sx)) {
+                    *o = src[i];
                 }
             }
         }
-        Tensor::from_shape(&[n, k, oh, ow], &out)
+    }
+
+    /// The output shape for `n` images, `k` patch rows and an `oh`×`ow` output plane.
+    fn output_shape<D: Clone + From<usize>>(&self, n: D, k: usize, oh: usize, ow: usize) -> [D; 4] {
+        if self.flat {
+            [n, k.into(), 1.into(), (oh * ow).into()]
+        } else {
+            [n, k.into(), oh.into(), ow.into()]
+        }
     }
 }
 
@@ -116,8 +199,8 @@ impl Op for QIm2col {
 
     fn info(&self) -> TractResult<Vec<String>> {
         Ok(vec![format!(
-            "kernel: {:?} strides: {:?} dilations: {:?} pads: {:?} pad value: {}",
-            self.kernel, self.strides, self.dilations, self.pads, self.pad
+            "kernel: {:?} strides: {:?} dilations: {:?} pads: {:?} pad value: {} flat: {}",
+            self.kernel, self.strides, self.dilations, self.pads, self.pad, self.flat
         )])
     }
 
@@ -154,7 +237,7 @@ impl TypedOp for QIm2col {
             .output_hw(h, w)
             .with_context(|| format!("QIm2col: kernel {:?} does not fit {h}x{w}", self.kernel))?;
         let k = c * self.kernel[0] * self.kernel[1];
-        let shape = tvec![x.shape[0].clone(), k.to_dim(), oh.to_dim(), ow.to_dim()];
+        let shape = self.output_shape(x.shape[0].clone(), k, oh, ow);
         Ok(tvec!(i8::datum_type().fact(shape)))
     }
 }
@@ -203,9 +286,9 @@ mod tests {
             n in 1usize..3, c in 1usize..4, h in 1usize..10, w in 1usize..10,
             kh in 1usize..4, kw in 1usize..4, sy in 1usize..3, sx in 1usize..3,
             dy in 1usize..3, dx in 1usize..3, pads in proptest::array::uniform4(0usize..3),
-            pad in any::<i8>(), seed in any::<u64>(),
+            pad in any::<i8>(), seed in any::<u64>(), flat in any::<bool>(),
         ) {
-            let op = QIm2col { kernel: [kh, kw], strides: [sy, sx], dilations: [dy, dx], pads, pad };
+            let op = QIm2col { kernel: [kh, kw], strides: [sy, sx], dilations: [dy, dx], pads, pad, flat };
             prop_assume!(op.output_hw(h, w).is_some());
             let x: Vec<i8> = (0..n * c * h * w)
                 .map(|i| (seed.wrapping_mul(6364136223846793005).wrapping_add(i as u64 * 1442695040888963407) >> 56) as i8)
@@ -213,7 +296,11 @@ mod tests {
             let t = Tensor::from_shape(&[n, c, h, w], &x).unwrap();
             let y = op.eval_tensor(&t).unwrap();
             let [oh, ow] = op.output_hw(h, w).unwrap();
-            prop_assert_eq!(y.shape(), &[n, c * kh * kw, oh, ow]);
+            let shape = if flat { [n, c * kh * kw, 1, oh * ow] } else { [n, c * kh * kw, oh, ow] };
+            prop_assert_eq!(y.shape(), &shape);
+            let f = i8::fact([n, c, h, w]);
+            let facts = op.output_facts(&[&f]).unwrap();
+            prop_assert_eq!(facts[0].shape.as_concrete().unwrap(), &shape);
             let y = y.try_as_plain_ram().unwrap().as_slice::<i8>().unwrap().to_vec();
             prop_assert_eq!(y, reference(&op, &x, [n, c, h, w]));
         }
@@ -227,6 +314,7 @@ mod tests {
             dilations: [1, 1],
             pads: [0; 4],
             pad: 0,
+            flat: false,
         };
         assert_eq!(op.output_hw(4, 4), None);
         let t = Tensor::from_shape(&[1, 1, 4, 4], &[0i8; 16]).unwrap();

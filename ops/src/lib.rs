@@ -30,7 +30,9 @@ mod avgpool;
 mod fixed;
 mod im2col;
 mod lrn;
+mod maxpool;
 mod nnef;
+mod pack;
 mod requant;
 mod simd;
 
@@ -39,7 +41,9 @@ pub use avgpool::QAvgPool;
 pub use fixed::{FixedMultiplier, FixedPointError};
 pub use im2col::QIm2col;
 pub use lrn::{PowTable, QLrn};
+pub use maxpool::QMaxPool;
 pub use nnef::{nnef, registry, EXTENSION};
+pub use pack::{fast_ops, PackI8K4, QIm2colPack};
 pub use requant::{Dequant, Requant};
 pub use simd::settle_vector_state;
 

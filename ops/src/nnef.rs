@@ -106,6 +106,7 @@ pub fn registry() -> Registry {
             TypeName::Integer.array().named("dilations"),
             TypeName::Integer.array().named("pads"),
             TypeName::Integer.named("pad").default(0),
+            TypeName::Logical.named("flat").default(false),
         ],
         &[("output", TypeName::Scalar.tensor())],
         de_im2col,
@@ -167,6 +168,7 @@ fn ser_im2col(
             ("dilations", ints(&op.dilations)),
             ("pads", ints(&op.pads)),
             ("pad", numeric(op.pad)),
+            ("flat", logical(op.flat)),
         ],
     )))
 }
@@ -181,6 +183,7 @@ fn de_im2col(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResul
         pads: array_of(inv.named_arg_as(builder, "pads")?, "pads")?,
         pad: i8::try_from(pad)
             .map_err(|_| format_err!("inception_edge_im2col: pad {pad} is not an i8"))?,
+        flat: inv.named_arg_as(builder, "flat")?,
     };
     builder.wire(op, &[input])
 }

@@ -1,6 +1,7 @@
 //! Requantization (i32/i8 → i8) and dequantization (i32/i8 → f32), one factor per channel.
 
 use tract_nnef::internal::*;
+use tract_nnef::tract_core::tract_linalg::multithread::par_chunks_mut;
 
 use crate::fixed::apply;
 use crate::split_at_axis;
@@ -162,7 +163,7 @@ impl Requant {
         let values = widened(x)?;
         let mantissa = mantissa.try_as_plain_ram()?.as_slice::<i32>()?.to_vec();
         let shift = shift.try_as_plain_ram()?.as_slice::<i32>()?.to_vec();
-        let (outer, channels, inner) = split_at_axis(x.shape(), self.axis);
+        let (_, channels, inner) = split_at_axis(x.shape(), self.axis);
         ensure!(
             mantissa.len() == shift.len() && (mantissa.len() == 1 || mantissa.len() == channels)
         );
@@ -170,25 +171,26 @@ impl Requant {
         let hi = self.hi.clamp(-128, 127) as i64;
         let zp = self.zero_point as i64;
         let mut out = vec![0i8; values.len()];
-        for o in 0..outer {
-            for c in 0..channels {
-                let (m, s) = (per_channel(&mantissa, c), per_channel(&shift, c));
-                let start = (o * channels + c) * inner;
+        // Channel runs are independent: with a thread pool they are split between its
+        // threads, each run computed exactly as alone.
+        par_chunks_mut(&mut out, inner.max(1), values.len(), |first, runs| {
+            // on a pool thread, tract's kernels may have left the vector state dirty
+            crate::settle_vector_state();
+            for (i, dst) in runs.chunks_exact_mut(inner.max(1)).enumerate() {
+                let c = (first + i) % channels.max(1);
+                let start = (first + i) * inner;
                 let row = Row {
                     input_zero_point: self.input_zero_point,
-                    mantissa: m,
-                    shift: s,
+                    mantissa: per_channel(&mantissa, c),
+                    shift: per_channel(&shift, c),
                     zero_point: zp,
                     lo,
                     hi,
                 };
-                let (src, dst) = (
-                    &values[start..start + inner],
-                    &mut out[start..start + inner],
-                );
-                row.run_fast(src, dst);
+                row.run_fast(&values[start..start + inner], dst);
             }
-        }
+            Ok(())
+        })?;
         Tensor::from_shape(x.shape(), &out)
     }
 }
