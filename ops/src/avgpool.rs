@@ -119,6 +119,9 @@ impl QAvgPool {
         recip: &[u64],
     ) {
         let ow = cols.len();
+        let exact_f32 = self.kernel[0] * self.kernel[1] <= F32_EXACT_WINDOW;
+        let cols_inside: Vec<i32> = cols.iter().map(|&(a, b, _)| (b - a) as i32).collect();
+        let cols_padded: Vec<i32> = cols.iter().map(|&(_, _, p)| p as i32).collect();
         let mut prefix = vec![0i32; w + 1];
         // running column prefix of horizontal window sums: vp[y][ox] = Σ_{y' < y} hs[y'][ox]
         let mut vp = vec![0i32; (h + 1) * ow];
@@ -137,8 +140,15 @@ impl QAvgPool {
                 }
             }
             for (oy, &(ya, yb, ypad)) in rows.iter().enumerate() {
+                let (top, bottom) = (&vp[ya * ow..(ya + 1) * ow], &vp[yb * ow..(yb + 1) * ow]);
+                let dst = &mut dst[oy * ow..(oy + 1) * ow];
+                if exact_f32 {
+                    let rows = [(yb - ya) as i32, ypad as i32];
+                    self.divide_row(top, bottom, [&cols_inside, &cols_padded], rows, dst);
+                    continue;
+                }
                 for (ox, &(xa, xb, xpad)) in cols.iter().enumerate() {
-                    let mut sum = vp[yb * ow + ox] - vp[ya * ow + ox];
+                    let mut sum = bottom[ox] - top[ox];
                     let inside = (yb - ya) * (xb - xa);
                     let count = if self.count_include_pad {
                         sum += (ypad * xpad - inside) as i32 * self.zero_point;
@@ -146,7 +156,7 @@ impl QAvgPool {
                     } else {
                         inside
                     };
-                    dst[oy * ow + ox] = if count == 0 {
+                    dst[ox] = if count == 0 {
                         self.zero_point.clamp(-128, 127) as i8
                     } else {
                         // round half away from zero: floor((2|s| + c) / 2c), sign restored
@@ -159,6 +169,56 @@ impl QAvgPool {
         }
     }
 }
+
+impl QAvgPool {
+    /// One output row, for windows of at most [`F32_EXACT_WINDOW`] cells: the window sums
+    /// `bottom − top`, divided in `f32`. The quotient `(2|s| + c) / 2c` has a numerator below
+    /// 2^19, so its correctly rounded `f32` value is below the next integer whenever the exact
+    /// one is (their gap, at least 1/2c, is far above half an `f32` ulp): truncating it is the
+    /// exact floor. Written as plain loops over the row, which the compiler vectorizes.
+    fn divide_row(
+        &self,
+        top: &[i32],
+        bottom: &[i32],
+        [cols_inside, cols_padded]: [&[i32]; 2],
+        [rows_inside, rows_padded]: [i32; 2],
+        dst: &mut [i8],
+    ) {
+        let n = dst.len();
+        let (top, bottom) = (&top[..n], &bottom[..n]);
+        let (cols_inside, cols_padded) = (&cols_inside[..n], &cols_padded[..n]);
+        let zp = self.zero_point;
+        if self.count_include_pad {
+            for i in 0..n {
+                let count = rows_padded * cols_padded[i];
+                let sum = bottom[i] - top[i] + (count - rows_inside * cols_inside[i]) * zp;
+                dst[i] = divided(sum, count, zp);
+            }
+        } else {
+            for i in 0..n {
+                dst[i] = divided(bottom[i] - top[i], rows_inside * cols_inside[i], zp);
+            }
+        }
+    }
+}
+
+/// `sum / count` rounded half away from zero and clamped to i8 (`zp` for an empty window),
+/// in `f32`; exact for `|sum| ≤ 128·count` and `count ≤` [`F32_EXACT_WINDOW`] (see
+/// [`QAvgPool::divide_row`]).
+#[inline(always)]
+fn divided(sum: i32, count: i32, zp: i32) -> i8 {
+    let quotient = (2 * sum.abs() + count) as f32 / (2 * count.max(1)) as f32;
+    // SAFETY: `quotient` is finite and in [0, 2^19) (numerator below 2^19, denominator at
+    // least 2), so it truncates to an i32 (unlike `as`, no saturation or NaN check, which is
+    // what keeps the loops vectorized).
+    #[allow(unsafe_code)]
+    let q = unsafe { quotient.to_int_unchecked::<i32>() };
+    let q = if sum < 0 { -q } else { q };
+    if count == 0 { zp } else { q }.clamp(-128, 127) as i8
+}
+
+/// The largest window [`QAvgPool::divide_row`] divides in `f32`, exactly.
+const F32_EXACT_WINDOW: usize = 1024;
 
 impl Op for QAvgPool {
     fn name(&self) -> StaticName {
@@ -275,6 +335,22 @@ mod tests {
             let y = op.eval_tensor(&t).unwrap();
             let y = y.try_as_plain_ram().unwrap().as_slice::<i8>().unwrap().to_vec();
             prop_assert_eq!(y, reference(&op, &x, h, w));
+        }
+    }
+
+    /// Every window size the `f32` division takes, with every sum its cells can have.
+    #[test]
+    fn the_f32_division_is_exact_for_every_window_sum() {
+        let op = pool(1, 1, 0, false);
+        let mut got = [0i8];
+        for count in 1..=F32_EXACT_WINDOW {
+            let c = count as i32;
+            for sum in -128 * c..=127 * c {
+                let cells = [c];
+                op.divide_row(&[0], &[sum], [&cells, &cells], [1, 1], &mut got);
+                let want = rounded_div(sum, c).clamp(-128, 127) as i8;
+                assert_eq!(got[0], want, "sum {sum} over {count} cells");
+            }
         }
     }
 
