@@ -46,9 +46,11 @@ pub struct OperatorCount {
     pub float: bool,
 }
 
-/// Sets how many threads tract's matrix products use from now on, process-wide: `1` runs
-/// them on the calling thread (the default), `n > 1` on a pool of `n` threads. Other operators
-/// (im2col, pooling, requantization) stay on the calling thread.
+/// Sets how many threads inference uses from now on, process-wide: `1` runs everything on the
+/// calling thread (the default); `n > 1` runs each inference on a pool of `n` threads, where
+/// tract's matrix products and inception-edge's int8 operators (patches and packing, pooling,
+/// requantization) split their work between the pool's threads. Outputs are bit-identical
+/// whatever the count: the work is split, never the order of any sum.
 #[cfg(feature = "threads")]
 pub fn set_threads(threads: usize) -> Result<()> {
     use tract_linalg::multithread::{set_default_executor, Executor};

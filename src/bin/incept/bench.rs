@@ -39,7 +39,8 @@ pub struct BenchArgs {
     /// Inferences timed node by node for the per-operator profile (0: no profile).
     #[arg(long, default_value_t = 3)]
     profile_runs: u32,
-    /// Threads for the matrix products (default: all cores; the other operators run on one).
+    /// Threads per inference (default: all cores): matrix products and the int8 operators
+    /// split their work between them.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     threads: Option<u32>,
     /// Print one JSON object on stdout instead of the text report.
@@ -251,7 +252,7 @@ fn print_text(r: &Report) {
     );
     println!("load        {:.0} ms", r.load_ms);
     println!(
-        "latency     min {:.2} / median {:.2} / p90 {:.2} / max {:.2} ms (mean {:.2}) over {} runs after {} warm-up, {} thread(s) for matrix products",
+        "latency     min {:.2} / median {:.2} / p90 {:.2} / max {:.2} ms (mean {:.2}) over {} runs after {} warm-up, {} thread(s)",
         l.min, l.median, l.p90, l.max, l.mean, r.runs, r.warmup, r.threads
     );
     println!("throughput  {:.2} inferences/s", r.throughput_per_s);
