@@ -106,7 +106,10 @@ fn main() -> anyhow::Result<()> {
             },
         )?;
         let q = Tensor::from_shape(&shape, &quantize_input(&input, int8.input_scale))?;
-        let plan = int8.model.into_optimized()?.into_runnable()?;
+        // as `Engine` runs it: tract's optimizer, then our int8 operators swapped in
+        let mut optimized = int8.model.into_optimized()?;
+        inception_edge_ops::fast_ops(&mut optimized)?;
+        let plan = optimized.into_runnable()?;
         rows.push((label, time(&plan, &q, runs)?));
         if per_channel {
             profiles.push((label, profile(&plan, &q)?));

@@ -16,6 +16,7 @@ use inception_edge::{Classifier, Engine};
 use inception_edge_compiler::{
     compile, cosine, to_nnef_bytes, Calibration, Calibrator, FloatModel, Int8Model, Method, Options,
 };
+use inception_edge_ops::QIm2col;
 use tract_core::ops::cnn::Conv;
 use tract_core::ops::matmul::optimized::OptMatMul;
 use tract_core::prelude::*;
@@ -193,11 +194,27 @@ fn every_convolution_of_the_optimized_int8_graph_runs_on_an_integer_kernel() {
     }
     // 94 convolutions and the linear head
     assert_eq!(matmuls, 95);
-    // every convolution that is not a plain 1x1 gathers its patches with our im2col, none
-    // with tract's quantized one
-    let count = |name: &str| model.nodes.iter().filter(|n| n.op.name() == name).count();
-    assert_eq!(count("QIm2col"), 54);
-    assert_eq!(count("Im2col"), 0);
+    // Every convolution gathers its patches with our im2col, none with tract's quantized one:
+    // the 54 that are not a plain 1x1, and the 40 plain 1x1 ones, whose patches are a flat
+    // copy of their input; tract's optimizer merges the copies of one input, 21 inputs.
+    let count =
+        |model: &TypedModel, name: &str| model.nodes.iter().filter(|n| n.op.name() == name).count();
+    assert_eq!(count(&model, "QIm2col"), 75);
+    assert_eq!(count(&model, "Im2col"), 0);
+    for node in &model.nodes {
+        if let Some(im2col) = node.op_as::<QIm2col>() {
+            assert!(im2col.flat, "{}: patches on image rows", node.name);
+        }
+    }
+    // At load, the runtime swaps in our packing and max pooling: tract's packer and max pool
+    // are left with nothing to do.
+    let mut fast = model.clone();
+    let swapped = inception_edge_ops::fast_ops(&mut fast).unwrap();
+    assert_eq!(count(&fast, "QIm2colPack"), 75);
+    assert_eq!(count(&fast, "QMaxPool"), 5);
+    assert_eq!(count(&fast, "OptMatMulPack"), 0);
+    assert_eq!(count(&fast, "OptMaxPool"), 0);
+    assert_eq!(swapped, count(&model, "OptMatMulPack") + 5);
 }
 
 #[test]
