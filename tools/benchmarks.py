@@ -170,10 +170,13 @@ def main():
         "embedded model; for fp32 the ONNX model loaded at run time; for onnxruntime the Python",
         "interpreter with numpy and the test images.",
         "",
-        "Compare numbers within one run of this script only. On the x86_64 build host, binaries",
-        "built from the same source with different unrelated code or features ran the int8 model",
-        "anywhere from 69 to 80 ms: where the linker places tract's im2col loops matters that much",
-        "there.",
+        "Kernel-level comparisons against tract's own operators on Inception-v3 shapes (packing,",
+        "im2col + packing, max pooling) and the whole embedded model are criterion benches:",
+        "`cargo bench --bench int8_ops`.",
+        "",
+        "Compare numbers within one run of this script only: on the 2-core x86_64 build host the",
+        "same binary's medians move by several percent between runs, and binaries built from the",
+        "same source with unrelated changes have differed by more (code placement).",
         "",
     ]
     with open(args.out, "w") as f:

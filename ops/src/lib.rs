@@ -14,10 +14,22 @@
 //!   from zero; with the pooling window over the whole plane it is a global average pool;
 //! - [`QIm2col`]: the patches of a `kh×kw` convolution as the channels of a 1×1 one, which
 //!   tract's quantized 1×1 convolution multiplies much faster than its own quantized im2col
-//!   path runs.
+//!   path runs; `flat`, all output pixels on one row, so that tract runs the convolution as
+//!   one matrix product rather than one per image row.
+//!
+//! At load time, after tract's optimizer, [`fast_ops`] swaps in operators that exist only in
+//! the runtime (never in an NNEF file) for tract's own where they do the same thing faster:
+//!
+//! - [`QIm2colPack`]: the patches written straight into the panels of tract's int8 matrix
+//!   kernels, in place of [`QIm2col`] followed by tract's byte-by-byte packer;
+//! - [`PackI8K4`]: that packing alone, for a matrix no [`QIm2col`] produced;
+//! - [`QMaxPool`]: separable int8 max pooling, in place of tract's.
 //!
 //! Every operator is exact integer arithmetic (the `f32` of [`Dequant`] is one IEEE
-//! multiplication per element), so outputs are bit-identical on every architecture.
+//! multiplication per element; [`QAvgPool`]'s `f32` division is exact, tested for every sum),
+//! so outputs are bit-identical on every architecture and with any number of threads: with a
+//! tract thread pool installed, the operators split their planes, rows or panels between its
+//! threads, never the terms of a sum.
 //!
 //! Load an int8 NNEF model with [`nnef`], which is tract's NNEF framework with this
 //! extension registered.
