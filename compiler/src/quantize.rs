@@ -8,7 +8,7 @@ use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
 use tract_core::ops::nn::DataFormat;
 
 use inception_edge_ops::{
-    Dequant, FixedMultiplier, QAdd, QAvgPool, QIm2col, QLrn, Requant, PROP_COMPILER,
+    window_pads, Dequant, FixedMultiplier, QAdd, QAvgPool, QIm2col, QLrn, Requant, PROP_COMPILER,
     PROP_INPUT_SCALE, PROP_INPUT_ZERO_POINT, PROP_METHOD, PROP_PER_CHANNEL,
 };
 
@@ -441,12 +441,7 @@ impl Builder<'_> {
             kernel: [spec.kernel_shape[0], spec.kernel_shape[1]],
             strides: [strides[0], strides[1]],
             dilations: [dilations[0], dilations[1]],
-            pads: [
-                padding[0].pad_before,
-                padding[1].pad_before,
-                padding[0].pad_after,
-                padding[1].pad_after,
-            ],
+            pads: window_pads(spec, &hw),
             pad,
             flat: true,
         };

@@ -1,6 +1,7 @@
 //! Int8 im2col: the patches of a convolution laid out as the channels of a 1×1 convolution.
 
 use tract_nnef::internal::*;
+use tract_nnef::tract_core::ops::cnn::PoolSpec;
 use tract_nnef::tract_core::tract_linalg::multithread::par_chunks_mut;
 
 /// Rewrites an i8 NCHW tensor `[N, C, H, W]` into `[N, C·kh·kw, Ho, Wo]`: channel
@@ -54,6 +55,34 @@ pub(crate) fn window_output(
         out[axis] = (padded - span) / s + 1;
     }
     Some(out)
+}
+
+/// The `[top, left, bottom, right]` padding the 2-D window `spec` takes on an input plane of
+/// `input_hw` (the layout of [`QIm2col::pads`] and [`QMaxPool::pads`](crate::QMaxPool)).
+pub fn window_pads(spec: &PoolSpec, input_hw: &[usize]) -> [usize; 4] {
+    let padding = spec.computed_padding(input_hw);
+    [
+        padding[0].pad_before,
+        padding[1].pad_before,
+        padding[0].pad_after,
+        padding[1].pad_after,
+    ]
+}
+
+/// The output columns `first..last` (of `ow`) whose input column `ox·sx + shift` is inside
+/// `[0, w)`.
+pub(crate) fn inside_columns(shift: isize, sx: usize, w: usize, ow: usize) -> (usize, usize) {
+    let first = if shift >= 0 {
+        0
+    } else {
+        (-shift as usize).div_ceil(sx)
+    };
+    let last = if (w as isize) <= shift {
+        0
+    } else {
+        ((w as isize - shift) as usize).div_ceil(sx)
+    };
+    (first, last.min(ow))
 }
 
 impl QIm2col {
@@ -115,19 +144,8 @@ impl QIm2col {
         let (top, left) = (self.pads[0] as isize, self.pads[1] as isize);
         let (ci, ky, kx) = (row / (kh * kw), (row / kw) % kh, row % kw);
         let input = &image[ci * h * w..(ci + 1) * h * w];
-        // Output columns whose input column is inside: ox·sx + kx·dx − left in [0, w).
         let shift = (kx * dx) as isize - left;
-        let first = if shift >= 0 {
-            0
-        } else {
-            (-shift as usize).div_ceil(sx)
-        };
-        let last = if (w as isize) <= shift {
-            0
-        } else {
-            ((w as isize - shift) as usize).div_ceil(sx)
-        }
-        .min(ow);
+        let (first, last) = inside_columns(shift, sx, w, ow);
         if out.is_empty() {
             return;
         }

@@ -51,7 +51,7 @@ mod simd;
 pub use add::QAdd;
 pub use avgpool::QAvgPool;
 pub use fixed::{FixedMultiplier, FixedPointError};
-pub use im2col::QIm2col;
+pub use im2col::{window_pads, QIm2col};
 pub use lrn::{PowTable, QLrn};
 pub use maxpool::QMaxPool;
 pub use nnef::{nnef, registry, EXTENSION};

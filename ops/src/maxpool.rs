@@ -11,7 +11,8 @@ use tract_nnef::tract_core::ops::cnn::OptMaxPool;
 use tract_nnef::tract_core::ops::nn::DataFormat;
 use tract_nnef::tract_core::tract_linalg::multithread::par_chunks_mut;
 
-use crate::im2col::window_output;
+use crate::im2col::{inside_columns, window_output};
+use crate::window_pads;
 
 /// Max pooling of an i8 NCHW tensor over `kernel` windows: cells outside the input are left
 /// out of each window (a window with none inside gives `i8::MIN`, as tract's).
@@ -76,19 +77,8 @@ impl QMaxPool {
         let (top, left) = (self.pads[0] as isize, self.pads[1] as isize);
         rows.fill(i8::MIN);
         for kx in 0..kw {
-            // output columns whose input column ox·sx + kx·dx − left is inside [0, w)
             let shift = (kx * dx) as isize - left;
-            let first = if shift >= 0 {
-                0
-            } else {
-                (-shift as usize).div_ceil(sx)
-            };
-            let last = if (w as isize) <= shift {
-                0
-            } else {
-                ((w as isize - shift) as usize).div_ceil(sx)
-            }
-            .min(ow);
+            let (first, last) = inside_columns(shift, sx, w, ow);
             if first >= last {
                 continue;
             }
@@ -132,17 +122,11 @@ impl QMaxPool {
             return None;
         }
         let (strides, dilations) = (spec.strides(), spec.dilations());
-        let padding = spec.computed_padding(&shape[2..]);
         Some(QMaxPool {
             kernel: [spec.kernel_shape[0], spec.kernel_shape[1]],
             strides: [strides[0], strides[1]],
             dilations: [dilations[0], dilations[1]],
-            pads: [
-                padding[0].pad_before,
-                padding[1].pad_before,
-                padding[0].pad_after,
-                padding[1].pad_after,
-            ],
+            pads: window_pads(spec, &shape[2..]),
         })
     }
 }
