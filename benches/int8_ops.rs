@@ -50,6 +50,7 @@ fn packing(c: &mut Criterion) {
     let fused = QIm2colPack {
         im2col: im2col.clone(),
         format: format.clone(),
+        label: None,
     };
     let mut group = c.benchmark_group("pack 288x21609 i8 (v3 conv 2)");
     group.sample_size(20);

@@ -337,8 +337,20 @@ fn every_network_compiles_to_int8_close_to_fp32_on_integer_kernels() {
         if arch == Arch::GoogLeNet {
             assert_eq!(ops.iter().filter(|o| *o == "QLrn").count(), 2, "{ops:?}");
         }
+        // compiled in memory (tract's QI8 on the activations), the runtime's own packers and
+        // pools are swapped in as for a model read from NNEF, with the same logits
+        let mut fast = optimized.clone();
+        inception_edge_ops::fast_ops(&mut fast).unwrap();
+        let left = fast.nodes.iter().filter(|n| n.op.name() == "OptMatMulPack");
+        assert_eq!(left.count(), 0, "{arch}: tract's packer left in memory");
+        let mut m = Engine::from_typed(int8.model.clone(), "in memory").unwrap();
         let mut f = Engine::from_typed(float.model.clone(), "fp32").unwrap();
         let tests = images(12, 4, float.input_len());
+        let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+        for x in &tests {
+            let (a, b) = (bits(logits(&mut m, x)), bits(logits(&mut q, x)));
+            assert_eq!(a, b, "{arch}: in memory and from NNEF differ");
+        }
         let mean = tests
             .iter()
             .map(|x| cosine(&logits(&mut f, x), &logits(&mut q, x)))

@@ -10,6 +10,7 @@
 //! them in after tract's optimizer, so models and NNEF files are unchanged.
 
 use tract_nnef::internal::*;
+use tract_nnef::tract_core::ops::cast::Cast;
 use tract_nnef::tract_core::ops::cnn::OptMaxPool;
 use tract_nnef::tract_core::ops::matmul::pack::{DynPackedExoticFact, OptMatMulPack};
 use tract_nnef::tract_core::tract_linalg::mmm::{
@@ -36,7 +37,7 @@ impl PackI8K4 {
     /// The packed panels of `x` (i8, batch axes all of size 1), as an [`EagerPackedInput`].
     pub fn pack(&self, x: &Tensor) -> TractResult<EagerPackedInput> {
         ensure!(
-            x.datum_type() == i8::datum_type(),
+            x.datum_type().unquantized() == i8::datum_type(),
             "PackI8K4: input must be i8, got {:?}",
             x.datum_type()
         );
@@ -260,7 +261,7 @@ impl TypedOp for PackI8K4 {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let x = inputs[0];
         ensure!(
-            x.datum_type == i8::datum_type(),
+            x.datum_type.unquantized() == i8::datum_type(),
             "PackI8K4: input must be i8"
         );
         ensure!(self.k_axis < x.rank() && self.mn_axis < x.rank());
@@ -286,13 +287,16 @@ pub struct QIm2colPack {
     pub im2col: QIm2col,
     /// The panel format.
     pub format: PackedI8K4,
+    /// The type the panels are labelled with: the image's (`None`), or a quantized i8 type
+    /// tract's convolution gave its patches (a model compiled in memory). Same bytes.
+    pub label: Option<DatumType>,
 }
 
 impl QIm2colPack {
     /// The packed patches of `x` (i8, `[1, C, H, W]`).
     pub fn pack(&self, x: &Tensor) -> TractResult<EagerPackedInput> {
         ensure!(
-            x.rank() == 4 && x.shape()[0] == 1 && x.datum_type() == i8::datum_type(),
+            x.rank() == 4 && x.shape()[0] == 1 && x.datum_type().unquantized() == i8::datum_type(),
             "QIm2colPack: input must be one i8 NCHW image, got {:?} {:?}",
             x.datum_type(),
             x.shape()
@@ -335,7 +339,8 @@ impl EvalOp for QIm2colPack {
         let x = args_1!(inputs);
         let packed: Box<dyn MMMInputValue> = Box::new(self.pack(&x)?);
         let stores = PackedMatrixStorage::new_batched(&[1, 1], tvec![packed]);
-        Ok(tvec!(stores.into_tensor(x.datum_type()).into_tvalue()))
+        let dt = self.label.unwrap_or(x.datum_type());
+        Ok(tvec!(stores.into_tensor(dt).into_tvalue()))
     }
 }
 
@@ -343,8 +348,15 @@ impl TypedOp for QIm2colPack {
     as_op!();
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let patches = self.im2col.output_facts(inputs)?.remove(0);
+        let mut patches = self.im2col.output_facts(inputs)?.remove(0);
         ensure!(patches.rank() == 4 && patches.shape[0] == 1.to_dim());
+        if let Some(dt) = self.label {
+            ensure!(
+                dt.unquantized() == i8::datum_type(),
+                "QIm2colPack: label {dt:?} is not an i8 type"
+            );
+            patches.datum_type = dt;
+        }
         PackI8K4 {
             format: self.format.clone(),
             k_axis: 1,
@@ -397,7 +409,7 @@ pub fn fast_ops(model: &mut TypedModel) -> TractResult<usize> {
         let Some(format) = packer.downcast_ref::<PackedI8K4>() else {
             continue;
         };
-        if input.datum_type != i8::datum_type()
+        if input.datum_type.unquantized() != i8::datum_type()
             || output.shape.iter().any(|d| d.to_usize().ok() != Some(1))
         {
             continue;
@@ -417,18 +429,28 @@ pub fn fast_ops(model: &mut TypedModel) -> TractResult<usize> {
         if op.output_facts(&[input])?[0].shape != output.shape {
             continue;
         }
-        let producer = &model.nodes[node.inputs[0].node];
+        // a model compiled in memory relabels the patches as tract's QI8 on their way to the
+        // packer: a cast that changes no byte, looked through
+        let sole = |o: OutletId| {
+            model.nodes[o.node].outputs[o.slot].successors.len() == 1 && !model.outputs.contains(&o)
+        };
+        let mut patches = node.inputs[0];
+        if let Some(cast) = model.nodes[patches.node].op_as::<Cast>() {
+            let from = model
+                .outlet_fact(model.nodes[patches.node].inputs[0])?
+                .datum_type;
+            if cast.to.unquantized() == from.unquantized() && sole(patches) {
+                patches = model.nodes[patches.node].inputs[0];
+            }
+        }
+        let producer = &model.nodes[patches.node];
         let fused = producer
             .op_as::<QIm2col>()
-            .filter(|im2col| {
-                im2col.flat
-                    && (k_axis, mn_axis) == (1, 3)
-                    && producer.outputs[0].successors.len() == 1
-                    && !model.outputs.contains(&node.inputs[0])
-            })
+            .filter(|im2col| im2col.flat && (k_axis, mn_axis) == (1, 3) && sole(patches))
             .map(|im2col| QIm2colPack {
                 im2col: im2col.clone(),
                 format: format.clone(),
+                label: (input.datum_type != i8::datum_type()).then_some(input.datum_type),
             });
         match fused {
             Some(fused) => {
@@ -499,7 +521,7 @@ mod tests {
                 .collect();
             let x = Tensor::from_shape(&[1, c, h, w], &x).unwrap();
             let format = PackedI8K4::new(r);
-            let fused = QIm2colPack { im2col: im2col.clone(), format: format.clone() };
+            let fused = QIm2colPack { im2col: im2col.clone(), format: format.clone(), label: None };
             let ours = fused.pack(&x).unwrap();
             let patches = im2col.eval_tensor(&x).unwrap();
             let theirs = format.pack_view(&patches.view(), 1, 3).unwrap();
@@ -509,6 +531,34 @@ mod tests {
             let f = i8::fact([1, c, h, w]);
             prop_assert_eq!(fused.output_facts(&[&f]).unwrap()[0].shape.to_tvec(), tvec![1.to_dim(), 1.to_dim()]);
         }
+    }
+
+    #[test]
+    fn a_quantized_i8_matrix_packs_to_the_bytes_of_its_plain_i8_twin() {
+        // a model compiled in memory carries tract's QI8 type on its activations
+        let values: Vec<i8> = (0..7 * 33).map(|i| (i * 37 % 256) as u8 as i8).collect();
+        let plain = Tensor::from_shape(&[1, 7, 33], &values).unwrap();
+        let qi8 = DatumType::QI8(QParams::ZpScale {
+            zero_point: -128,
+            scale: 0.5,
+        });
+        let mut quantized = Tensor::zero_dt(qi8, &[1, 7, 33]).unwrap();
+        quantized
+            .try_as_plain_ram_mut()
+            .unwrap()
+            .as_slice_mut::<i8>()
+            .unwrap()
+            .copy_from_slice(&values);
+        assert_eq!(quantized.datum_type(), qi8);
+        let op = PackI8K4 {
+            format: PackedI8K4::new(16),
+            k_axis: 2,
+            mn_axis: 1,
+        };
+        let (a, b) = (op.pack(&plain).unwrap(), op.pack(&quantized).unwrap());
+        assert_eq!(packed_bytes(&a), packed_bytes(&b));
+        let fact = qi8.fact([1, 7, 33]);
+        assert!(op.output_facts(&[&fact]).is_ok());
     }
 
     #[test]
@@ -538,6 +588,7 @@ mod tests {
                 pad: 0,
                 flat: true,
             },
+            label: None,
             format: PackedI8K4::new(16),
         };
         let small = Tensor::from_shape(&[1, 1, 4, 4], &[0i8; 16]).unwrap();
