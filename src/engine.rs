@@ -35,6 +35,17 @@ pub struct Engine {
     quantized: Vec<i8>,
 }
 
+/// What a loaded model holds in memory, by tract's plan (see [`Engine::memory`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryUse {
+    /// Bytes of the plan's constants: weights (packed as the kernels read them), biases,
+    /// requantization tables.
+    pub constants: usize,
+    /// The largest total of values alive at once during one inference, in bytes: every
+    /// value from the step that makes it to the last step that reads it.
+    pub peak_activations: usize,
+}
+
 /// How many operators of one kind an optimized graph has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperatorCount {
@@ -273,6 +284,83 @@ impl Engine {
         }
         counts.sort_by(|a, b| b.count.cmp(&a.count).then(a.name.cmp(&b.name)));
         counts
+    }
+
+    /// The model's memory by its plan: constants, and the largest set of values alive at
+    /// once (packed patch matrices included), the bound an inference's own allocations
+    /// approach. Process overheads (the binary, the allocator, thread stacks) are not in it.
+    pub fn memory(&self) -> MemoryUse {
+        use tract_core::ops::matmul::optimized::{MatMulOperand, OptMatMul, ProtoFusedSpec};
+        use tract_core::tract_linalg::mmm::PackedMatrixStorage;
+        let model = self.state.model();
+        let tensor_bytes = |t: &Tensor| match t.storage_as::<PackedMatrixStorage>() {
+            Some(packed) => packed.byte_len(),
+            None => t.len() * t.datum_type().size_of(),
+        };
+        let fact_bytes = |f: &TypedFact| match f.exotic_fact() {
+            Some(e) => e.mem_size().as_i64().map_or(0, |b| b.max(0) as usize),
+            None => f
+                .shape
+                .as_concrete()
+                .map_or(0, |s| s.iter().product::<usize>() * f.datum_type.size_of()),
+        };
+        let mut constants = 0;
+        let order = model.eval_order().unwrap_or_default();
+        let mut position = vec![usize::MAX; model.nodes.len()];
+        for (i, &n) in order.iter().enumerate() {
+            position[n] = i;
+        }
+        // +bytes where a value is made, −bytes after its last reader
+        let mut delta = vec![0isize; order.len() + 1];
+        for &n in &order {
+            let node = &model.nodes[n];
+            if let Some(mm) = node.op_as::<OptMatMul>() {
+                // tract keeps constant operands (the packed weights) inside the product
+                for spec in &mm.micro_ops {
+                    if let ProtoFusedSpec::AddMatMul { a, b, .. } = spec {
+                        for operand in [a, b] {
+                            if let MatMulOperand::Const(v) = operand {
+                                let size = v.exotic_fact().mem_size().as_i64().unwrap_or(0);
+                                constants += size.max(0) as usize;
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(k) = node.op_as::<tract_core::ops::konst::Const>() {
+                let t = k.val();
+                constants += if t.is_plain() {
+                    t.len() * t.datum_type().size_of()
+                } else {
+                    tensor_bytes(t).max(fact_bytes(&node.outputs[0].fact))
+                };
+                continue;
+            }
+            for (slot, out) in node.outputs.iter().enumerate() {
+                let bytes = fact_bytes(&out.fact) as isize;
+                let last = if model.outputs.contains(&OutletId::new(n, slot)) {
+                    order.len() - 1
+                } else {
+                    out.successors
+                        .iter()
+                        .map(|s| position[s.node])
+                        .filter(|&p| p != usize::MAX)
+                        .max()
+                        .unwrap_or(position[n])
+                };
+                delta[position[n]] += bytes;
+                delta[last + 1] -= bytes;
+            }
+        }
+        let (mut live, mut peak) = (0isize, 0isize);
+        for d in &delta {
+            live += d;
+            peak = peak.max(live);
+        }
+        MemoryUse {
+            constants,
+            peak_activations: peak as usize,
+        }
     }
 
     /// What the model takes as input.

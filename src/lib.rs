@@ -20,7 +20,7 @@ pub mod error;
 pub mod eval;
 
 pub use classifier::{Classification, Classifier};
-pub use engine::{Engine, OperatorTime};
+pub use engine::{Engine, MemoryUse, OperatorTime};
 pub use error::{Error, Result};
 /// The Inception family (GoogLeNet … Inception-ResNet-v2) as ONNX graphs with seeded or named
 /// weights, parameter and MAC counts: `incept zoo`, `incept bench --arch`.

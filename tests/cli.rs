@@ -79,6 +79,35 @@ fn classify_accepts_a_manifest_and_a_top_count() {
 }
 
 #[test]
+fn classify_prints_the_same_values_on_one_thread_or_two_and_refuses_zero() {
+    let run = |threads: &str| {
+        let out = incept(&[
+            &"classify",
+            &common::mini_manifest(),
+            &common::data("fmnist/bag.png"),
+            &"--logits",
+            &"--threads",
+            &threads,
+        ]);
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    let values = |stdout: &str| {
+        stdout
+            .lines()
+            .filter(|l| !l.contains(" ms"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (ok1, one, err1) = run("1");
+    let (ok2, two, err2) = run("2");
+    assert!(ok1 && ok2, "{err1}{err2}");
+    assert!(one.contains("logits ["), "{one}");
+    assert_eq!(values(&one), values(&two));
+    let (ok0, _, err0) = run("0");
+    assert!(!ok0 && err0.contains("--threads"), "{err0}");
+}
+
+#[test]
 fn a_model_without_manifest_runs_with_index_labels() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model.onnx");

@@ -142,3 +142,33 @@ fn compiling_the_mini_model_again_gives_the_committed_bytes() {
         "recompiled blob differs from the committed one"
     );
 }
+
+#[test]
+fn the_memory_estimate_counts_every_weight_and_the_largest_values() {
+    use tract_core::prelude::*;
+    let blob = blob();
+    let engine = Engine::from_nnef_bytes(&blob, "mini").unwrap();
+    let memory = engine.memory();
+    // the graph as written: its i8 constants are the weights, its other values activations
+    let model = inception_edge_compiler::from_nnef_bytes(&blob, "mini").unwrap();
+    let (mut weights, mut largest, mut all) = (0usize, 0usize, 0usize);
+    for node in &model.nodes {
+        let fact = &node.outputs[0].fact;
+        let bytes =
+            fact.shape.as_concrete().unwrap().iter().product::<usize>() * fact.datum_type.size_of();
+        if let Some(k) = &fact.konst {
+            weights += usize::from(k.datum_type().unquantized() == i8::datum_type()) * bytes;
+        } else {
+            largest = largest.max(bytes);
+            all += bytes;
+        }
+    }
+    assert!(weights > 10_000, "{weights} bytes of weights");
+    // packed panels pad the weights, never drop any; biases and tables come on top
+    assert!(memory.constants >= weights, "{memory:?} < {weights}");
+    assert!(memory.constants < 2 * weights + 65_536, "{memory:?}");
+    // at least the largest value is alive at some step, never more than all of them (plus
+    // the packed patch matrices, at most as large again as everything else)
+    assert!(memory.peak_activations >= largest, "{memory:?} < {largest}");
+    assert!(memory.peak_activations < 2 * all, "{memory:?} vs {all}");
+}

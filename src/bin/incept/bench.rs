@@ -39,10 +39,8 @@ pub struct BenchArgs {
     /// Inferences timed node by node for the per-operator profile (0: no profile).
     #[arg(long, default_value_t = 3)]
     profile_runs: u32,
-    /// Threads per inference (default: all cores): matrix products and the int8 operators
-    /// split their work between them.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-    threads: Option<u32>,
+    #[command(flatten)]
+    threads: super::ThreadArgs,
     /// Print one JSON object on stdout instead of the text report.
     #[arg(long)]
     json: bool,
@@ -101,16 +99,19 @@ struct Report {
     preprocess_ms: f64,
     throughput_per_s: f64,
     peak_rss_kib: Option<u64>,
+    /// Resident after the runs: anonymous (heap) and file-backed (the binary, with an
+    /// embedded model) memory.
+    rss_anon_kib: Option<u64>,
+    rss_file_kib: Option<u64>,
+    /// The plan's constants and its largest set of live values (`Engine::memory`).
+    plan_constants_bytes: usize,
+    plan_peak_activations_bytes: usize,
     profile: Vec<OpShare>,
 }
 
 /// Runs the benchmark and prints its report.
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    let threads = match args.threads {
-        Some(n) => n as usize,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    inception_edge::engine::set_threads(threads)?;
+    let threads = args.threads.apply()?;
     let t0 = Instant::now();
     let (mut classifier, name) = match args.arch {
         Some(arch) => (
@@ -157,6 +158,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
 
     let engine = classifier.engine();
+    let memory = engine.memory();
     let stats = Latency::of(&latency);
     let report = Report {
         model: name,
@@ -171,7 +173,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         throughput_per_s: 1e3 / stats.mean,
         latency_ms: stats,
         preprocess_ms: Latency::of(&preprocess).median,
-        peak_rss_kib: peak_rss_kib(),
+        peak_rss_kib: status_kib("VmHWM:"),
+        rss_anon_kib: status_kib("RssAnon:"),
+        rss_file_kib: status_kib("RssFile:"),
+        plan_constants_bytes: memory.constants,
+        plan_peak_activations_bytes: memory.peak_activations,
         profile,
     };
     if args.json {
@@ -264,6 +270,19 @@ fn print_text(r: &Report) {
         Some(kib) => println!("peak RSS    {:.1} MiB", kib as f64 / 1024.0),
         None => println!("peak RSS    unknown on this system"),
     }
+    let mib = |b: f64| b / (1024.0 * 1024.0);
+    println!(
+        "memory      plan: constants {:.1} MiB + largest set of live values {:.1} MiB",
+        mib(r.plan_constants_bytes as f64),
+        mib(r.plan_peak_activations_bytes as f64)
+    );
+    if let (Some(anon), Some(file)) = (r.rss_anon_kib, r.rss_file_kib) {
+        println!(
+            "            resident after the runs: {:.1} MiB anonymous, {:.1} MiB file-backed (the binary and what it embeds)",
+            anon as f64 / 1024.0,
+            file as f64 / 1024.0
+        );
+    }
     if !r.profile.is_empty() {
         println!("profile     time per inference by operator:");
         for op in &r.profile {
@@ -278,11 +297,12 @@ fn print_text(r: &Report) {
     }
 }
 
-/// The process's peak resident set (`VmHWM` of `/proc/self/status`), where Linux gives it.
-fn peak_rss_kib() -> Option<u64> {
+/// A `kB` field of `/proc/self/status` (`VmHWM:`, the peak resident set; `RssAnon:`,
+/// `RssFile:`), where Linux gives it.
+fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }

@@ -76,6 +76,8 @@ pub struct CameraArgs {
     #[arg(long, conflicts_with = "token")]
     token_file: Option<std::path::PathBuf>,
     #[command(flatten)]
+    threads: super::ThreadArgs,
+    #[command(flatten)]
     pre: super::PreArgs,
 }
 
@@ -162,6 +164,7 @@ fn line(s: &Summary) -> String {
 }
 
 pub fn run(args: CameraArgs) -> anyhow::Result<ExitCode> {
+    args.threads.apply()?;
     let mut classifier = super::load(&args.model, &args.pre)?;
     let mut source = open_source(&args)?;
     let mut sinks = open_sinks(&args)?;

@@ -1,6 +1,7 @@
 //! `incept`: the inception-edge command-line tool.
 
-#![forbid(unsafe_code)]
+// One unsafe call: glibc's `mallopt`, in `ThreadArgs::apply`.
+#![deny(unsafe_code)]
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -142,8 +143,53 @@ struct ClassifyArgs {
     #[arg(long)]
     logits: bool,
     #[command(flatten)]
+    threads: ThreadArgs,
+    #[command(flatten)]
     pre: PreArgs,
 }
+
+/// How many threads an inference uses.
+#[derive(clap::Args, Debug)]
+struct ThreadArgs {
+    /// Threads per inference (default: all cores): matrix products and the int8 operators
+    /// split their work between them; the outputs are the same for any count.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    threads: Option<u32>,
+}
+
+impl ThreadArgs {
+    /// Sets the process-wide inference thread count; returns it.
+    fn apply(&self) -> anyhow::Result<usize> {
+        let threads = match self.threads {
+            Some(n) => n as usize,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        if threads > 1 {
+            one_malloc_arena();
+        }
+        inception_edge::engine::set_threads(threads)?;
+        Ok(threads)
+    }
+}
+
+/// Makes every thread allocate from glibc's main heap. By default each thread that allocates
+/// gets an arena of its own: the pool's threads would hold the inference's values in theirs
+/// while the main heap keeps the space freed after loading (measured on Inception-v3 with two
+/// threads: 118 MiB peak resident against 96 MiB, at the same speed).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn one_malloc_arena() {
+    // SAFETY: `mallopt` only sets a tunable of the allocator; `M_ARENA_MAX` accepts any
+    // positive count, and no allocation is in flight on another thread yet (the pool's
+    // threads start after this).
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+/// Other C libraries have no per-thread arenas to limit.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn one_malloc_arena() {}
 
 /// Where preprocessing and labels come from.
 #[derive(clap::Args, Debug)]
@@ -292,6 +338,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
+    args.threads.apply()?;
     let t = Instant::now();
     let mut classifier = load(&args.model, &args.pre)?;
     let shape = classifier.engine().input_shape().to_vec();
