@@ -291,14 +291,13 @@ impl Engine {
     /// approach. Process overheads (the binary, the allocator, thread stacks) are not in it.
     pub fn memory(&self) -> MemoryUse {
         use tract_core::ops::matmul::optimized::{MatMulOperand, OptMatMul, ProtoFusedSpec};
-        use tract_core::tract_linalg::mmm::PackedMatrixStorage;
         let model = self.state.model();
-        let tensor_bytes = |t: &Tensor| match t.storage_as::<PackedMatrixStorage>() {
-            Some(packed) => packed.byte_len(),
-            None => t.len() * t.datum_type().size_of(),
+        // packed panels (weights, patches) are described by their exotic fact
+        let exotic_bytes = |e: &dyn tract_core::internal::ExoticFact| {
+            e.mem_size().as_i64().map_or(0, |b| b.max(0) as usize)
         };
         let fact_bytes = |f: &TypedFact| match f.exotic_fact() {
-            Some(e) => e.mem_size().as_i64().map_or(0, |b| b.max(0) as usize),
+            Some(e) => exotic_bytes(e),
             None => f
                 .shape
                 .as_concrete()
@@ -320,20 +319,14 @@ impl Engine {
                     if let ProtoFusedSpec::AddMatMul { a, b, .. } = spec {
                         for operand in [a, b] {
                             if let MatMulOperand::Const(v) = operand {
-                                let size = v.exotic_fact().mem_size().as_i64().unwrap_or(0);
-                                constants += size.max(0) as usize;
+                                constants += exotic_bytes(v.exotic_fact());
                             }
                         }
                     }
                 }
             }
-            if let Some(k) = node.op_as::<tract_core::ops::konst::Const>() {
-                let t = k.val();
-                constants += if t.is_plain() {
-                    t.len() * t.datum_type().size_of()
-                } else {
-                    tensor_bytes(t).max(fact_bytes(&node.outputs[0].fact))
-                };
+            if node.op_is::<tract_core::ops::konst::Const>() {
+                constants += fact_bytes(&node.outputs[0].fact);
                 continue;
             }
             for (slot, out) in node.outputs.iter().enumerate() {
