@@ -237,26 +237,48 @@ impl Engine {
         Self::from_nnef_file(path)
     }
 
-    /// Loads an NNEF model (archive or directory) with the `inception_edge` extension.
+    /// Loads an NNEF model (archive or directory) with the `inception_edge` extension. An
+    /// archive is read as a stream: it is never held in memory whole, only its parsed
+    /// tensors are.
     pub fn from_nnef_file(path: impl AsRef<Path>) -> Result<Self> {
+        use tract_nnef::prelude::Framework;
         let path = path.as_ref();
         if path.is_dir() {
-            use tract_nnef::prelude::Framework;
             let model = guarded(path, || inception_edge_ops::nnef().model_for_path(path))?;
             return Self::from_typed(model, path);
         }
-        let bytes = crate::error::read_file(path)?;
-        Self::from_nnef_bytes(&bytes, path)
+        let file = std::fs::File::open(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut reader = std::io::BufReader::new(file);
+        let model = guarded(path, || {
+            inception_edge_ops::nnef().model_for_read(&mut reader)
+        })?;
+        Self::from_typed(model, path)
     }
 
     /// Loads an NNEF archive (tar or gzipped tar) from memory; `origin` names it in errors.
+    ///
+    /// When `bytes` lies in read-only file-backed memory, such as the model embedded in the
+    /// binary or a memory-mapped file, its pages are dropped from the process's resident set
+    /// as they are read (Linux, `madvise`): the archive and its parsed tensors are never
+    /// resident together. The bytes stay readable; reading them again faults them back in
+    /// from the file. Heap memory is never touched.
     pub fn from_nnef_bytes(bytes: &[u8], origin: impl Into<PathBuf>) -> Result<Self> {
+        Self::load_nnef_bytes(bytes, origin.into()).map(|(engine, _)| engine)
+    }
+
+    /// [`Engine::from_nnef_bytes`], also giving how many bytes of `bytes` were released.
+    pub(crate) fn load_nnef_bytes(bytes: &[u8], origin: PathBuf) -> Result<(Self, usize)> {
         use tract_nnef::prelude::Framework;
-        let origin = origin.into();
+        let mut reader = crate::pages::ReleasingReader::new(bytes);
         let model = guarded(&origin, || {
-            inception_edge_ops::nnef().model_for_read(&mut &*bytes)
-        })?;
-        Self::from_typed(model, origin)
+            inception_edge_ops::nnef().model_for_read(&mut reader)
+        });
+        reader.release(true);
+        let released = reader.released();
+        Ok((Self::from_typed(model?, origin)?, released))
     }
 
     /// The operators of the optimized graph, counted by name, constants left out; `float`

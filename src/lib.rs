@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
-// One unsafe call (the AVX-512 preprocessing, in `classifier`), allowed where it is made.
+// Unsafe calls are allowed only where they are made: the AVX-512 preprocessing (in
+// `classifier`) and the page release of a read model (`madvise`, in `pages`).
 #![deny(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
@@ -18,6 +19,7 @@ pub mod engine;
 pub mod error;
 #[cfg(feature = "eval")]
 pub mod eval;
+mod pages;
 
 pub use classifier::{Classification, Classifier};
 pub use engine::{Engine, MemoryUse, OperatorTime};

@@ -34,6 +34,28 @@ fn the_embedded_model_boots_and_passes_its_self_test() {
     );
 }
 
+#[cfg(target_os = "linux")]
+#[test]
+fn booting_releases_the_embedded_blobs_pages_and_the_blob_still_reads_the_same() {
+    let (_, boot) = embedded::boot_blob(model::BLOB).unwrap();
+    // every whole page of the blob: all but at most one partial page at either end (pages are
+    // at most 64 KiB on the targets)
+    assert!(
+        boot.released + (128 << 10) >= model::BLOB.len(),
+        "released {} of {} bytes",
+        boot.released,
+        model::BLOB.len()
+    );
+    assert_eq!(
+        inception_edge::manifest::sha256_hex(model::BLOB),
+        model::BLOB_SHA256
+    );
+    // a copy on the heap is read, never released
+    let copy: Vec<u8> = model::BLOB.to_vec();
+    let (_, boot) = embedded::boot_blob(&copy).unwrap();
+    assert_eq!(boot.released, 0);
+}
+
 #[test]
 fn the_embedded_classifier_reuses_its_buffers_and_matches_the_same_blob_from_a_file() {
     let mut embedded = Classifier::embedded().unwrap();
@@ -41,6 +63,10 @@ fn the_embedded_classifier_reuses_its_buffers_and_matches_the_same_blob_from_a_f
     let manifest = dir.path().join("manifest.toml");
     std::fs::write(&manifest, model::MANIFEST).unwrap();
     let mut loaded = Classifier::from_manifest_and_model_bytes(&manifest, model::BLOB).unwrap();
+    // the same archive streamed from a file
+    let file = dir.path().join("model.int8.nnef.tar");
+    std::fs::write(&file, model::BLOB).unwrap();
+    let mut streamed = Classifier::from_manifest_and_model(&manifest, &file).unwrap();
     for name in ["bag.png", "sneaker.png", "coat.png"] {
         let img = inception_edge::decode::RgbImage::open(common::data(&format!("fmnist/{name}")))
             .unwrap();
@@ -49,6 +75,26 @@ fn the_embedded_classifier_reuses_its_buffers_and_matches_the_same_blob_from_a_f
         let b = loaded.classify(&frame, 3).unwrap();
         assert_eq!(a.top, b.top, "{name}");
         assert_eq!(embedded.logits(), loaded.logits(), "{name}");
+        streamed.classify(&frame, 3).unwrap();
+        assert_eq!(embedded.logits(), streamed.logits(), "{name}, from a file");
+    }
+}
+
+#[test]
+fn a_truncated_model_file_is_a_model_error_and_a_missing_one_an_io_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cut.nnef.tar");
+    std::fs::write(&file, &model::BLOB[..model::BLOB.len() / 2]).unwrap();
+    match inception_edge::Engine::from_nnef_file(&file) {
+        Err(Error::Model { path, .. }) => assert_eq!(path, file),
+        Err(other) => panic!("expected a model error, got {other}"),
+        Ok(_) => panic!("half a model loaded"),
+    }
+    let missing = dir.path().join("missing.nnef.tar");
+    match inception_edge::Engine::from_nnef_file(&missing) {
+        Err(e @ Error::Io { .. }) => assert!(e.to_string().contains("missing.nnef.tar"), "{e}"),
+        Err(other) => panic!("expected an I/O error, got {other}"),
+        Ok(_) => panic!("a missing file loaded"),
     }
 }
 
