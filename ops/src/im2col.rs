@@ -149,20 +149,11 @@ impl QIm2col {
         if out.is_empty() {
             return;
         }
-        // Whole rows in, whole rows out (a 1×1 kernel, a kernel column with no horizontal
-        // shift): consecutive output pixels read consecutive input bytes, one copy for the
-        // range when all its rows are inside.
-        if sx == 1 && sy == 1 && shift == 0 && ow == w {
-            let off = (ky * dy) as isize - top;
-            let (y0, y1) = (
-                (m0 / w) as isize + off,
-                ((m0 + out.len() - 1) / w) as isize + off,
-            );
-            if y0 >= 0 && y1 < h as isize {
-                let start = (m0 as isize + off * w as isize) as usize;
-                out.copy_from_slice(&input[start..start + out.len()]);
-                return;
-            }
+        // Stride 1 and an output as wide as the image ("same" padding, 1×1 kernels): the
+        // patch row is the image plane shifted, one copy and then the edges padded.
+        if sx == 1 && sy == 1 && ow == w {
+            self.shifted_plane(input, w, (ky * dy) as isize - top, shift, m0, out);
+            return;
         }
         let (mut oy, mut ox0) = (m0 / ow.max(1), m0 % ow.max(1));
         let mut done = 0;
@@ -196,6 +187,50 @@ impl QIm2col {
                 for (o, i) in inside.iter_mut().zip((start..).step_by(sx)) {
                     *o = src[i];
                 }
+            }
+        }
+    }
+
+    /// [`QIm2col::patch_row`] at stride 1 when the output is as wide as the `w`-wide
+    /// image: output pixel `m` reads the plane (`input`) at flat index `m + rows·w + shift`,
+    /// so the pixels `m0..m0 + out.len()` are one contiguous range of the plane. It is copied
+    /// whole; then what lies outside the plane (rows above or below it) and the columns that
+    /// ran off the left or right edge into the neighbouring row are set to `pad`.
+    fn shifted_plane(
+        &self,
+        input: &[i8],
+        w: usize,
+        rows: isize,
+        shift: isize,
+        m0: usize,
+        out: &mut [i8],
+    ) {
+        let (len, plane) = (out.len() as isize, input.len() as isize);
+        let base = m0 as isize + rows * w as isize + shift;
+        let a = (-base).clamp(0, len) as usize;
+        let b = (plane - base).clamp(a as isize, len) as usize;
+        out[..a].fill(self.pad);
+        if a < b {
+            let from = (base + a as isize) as usize;
+            out[a..b].copy_from_slice(&input[from..from + (b - a)]);
+        }
+        out[b..].fill(self.pad);
+        // off the edge: columns [w - shift, w) of every output row for a right shift,
+        // [0, -shift) for a left one
+        let (c0, c1) = if shift > 0 {
+            (w.saturating_sub(shift as usize), w)
+        } else {
+            (0, shift.unsigned_abs().min(w))
+        };
+        if c0 < c1 {
+            let end = m0 + out.len();
+            let mut row = m0 / w * w;
+            while row < end {
+                let (s, e) = ((row + c0).max(m0), (row + c1).min(end));
+                if s < e {
+                    out[s - m0..e - m0].fill(self.pad);
+                }
+                row += w;
             }
         }
     }
@@ -321,6 +356,42 @@ mod tests {
             prop_assert_eq!(facts[0].shape.as_concrete().unwrap(), &shape);
             let y = y.try_as_plain_ram().unwrap().as_slice::<i8>().unwrap().to_vec();
             prop_assert_eq!(y, reference(&op, &x, [n, c, h, w]));
+        }
+    }
+
+    proptest! {
+        /// Tolerance: exact. Stride 1 with an output as wide as the image (the shifted-plane
+        /// path), any part of a patch row as the packer asks for it.
+        #[test]
+        fn same_padded_patch_rows_equal_the_definition_from_any_pixel(
+            c in 1usize..3, h in 1usize..12, w in 1usize..20,
+            kh in 1usize..8, kw in 1usize..8, dy in 1usize..3, dx in 1usize..3,
+            left_share in 0usize..100, top in 0usize..4, bottom in 0usize..4,
+            pad in any::<i8>(), seed in any::<u64>(), from in 0usize..1000, len in 0usize..1000,
+        ) {
+            let across = (kw - 1) * dx;
+            let left = across * left_share / 100;
+            let op = QIm2col {
+                kernel: [kh, kw], strides: [1, 1], dilations: [dy, dx],
+                pads: [top, left, bottom, across - left], pad, flat: true,
+            };
+            let Some([oh, ow]) = op.output_hw(h, w) else { return Ok(()) };
+            prop_assert_eq!(ow, w);
+            let x: Vec<i8> = (0..c * h * w)
+                .map(|i| (seed.wrapping_mul(6364136223846793005).wrapping_add(i as u64 * 1442695040888963407) >> 56) as i8)
+                .collect();
+            let expected = reference(&op, &x, [1, c, h, w]);
+            let t = Tensor::from_shape(&[1, c, h, w], &x).unwrap();
+            let whole = op.eval_tensor(&t).unwrap();
+            prop_assert_eq!(whole.try_as_plain_ram().unwrap().as_slice::<i8>().unwrap(), &expected[..]);
+            let m0 = from % (oh * ow);
+            let len = len % (oh * ow - m0 + 1);
+            for row in 0..c * kh * kw {
+                let mut out = vec![0i8; len];
+                op.patch_row(&x, [h, w], ow, row, m0, &mut out);
+                let start = row * oh * ow + m0;
+                prop_assert_eq!(&out[..], &expected[start..start + len], "row {}", row);
+            }
         }
     }
 
