@@ -125,18 +125,38 @@ impl QAvgPool {
         let mut prefix = vec![0i32; w + 1];
         // running column prefix of horizontal window sums: vp[y][ox] = Σ_{y' < y} hs[y'][ox]
         let mut vp = vec![0i32; (h + 1) * ow];
+        // at stride 1, the columns whose window lies inside the row, `a = ox - left` and
+        // `b = a + kw`: their sums are two shifted slices of the prefix (vectorized)
+        let (left, kw) = (self.pads[1], self.kernel[1]);
+        let inner = match (w + left + 1).checked_sub(kw).map(|hi| hi.min(ow)) {
+            Some(hi) if self.strides[1] == 1 && left < hi => left..hi,
+            _ => 0..0,
+        };
         for (i, dst) in out.chunks_exact_mut(rows.len() * ow).enumerate() {
             let plane = first + i;
             let src = &src[plane * h * w..(plane + 1) * h * w];
             for y in 0..h {
                 let row = &src[y * w..(y + 1) * w];
-                for (x, &v) in row.iter().enumerate() {
-                    prefix[x + 1] = prefix[x] + v as i32;
+                // the running sum stays in a register (read back from `prefix`, each step
+                // waited for the store before it)
+                let mut sum = 0;
+                for (p, &v) in prefix[1..].iter_mut().zip(row) {
+                    sum += v as i32;
+                    *p = sum;
                 }
                 let (done, next) = vp.split_at_mut((y + 1) * ow);
                 let prev = &done[y * ow..];
-                for (ox, &(a, b, _)) in cols.iter().enumerate() {
+                for ox in (0..inner.start).chain(inner.end..ow) {
+                    let (a, b, _) = cols[ox];
                     next[ox] = prev[ox] + prefix[b] - prefix[a];
+                }
+                if !inner.is_empty() {
+                    let (lo, hi) = (inner.start - left, inner.end - left);
+                    let sums = prefix[lo + kw..hi + kw].iter().zip(&prefix[lo..hi]);
+                    let (next, prev) = (&mut next[inner.clone()], &prev[inner.clone()]);
+                    for ((n, p), (b, a)) in next.iter_mut().zip(prev).zip(sums) {
+                        *n = p + b - a;
+                    }
                 }
             }
             for (oy, &(ya, yb, ypad)) in rows.iter().enumerate() {
