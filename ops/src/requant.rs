@@ -121,29 +121,54 @@ impl Row {
         }
     }
 
-    /// [`Row::run`], compiled for AVX2 where the CPU has it: the compiler then vectorizes the
-    /// 64-bit products (`vpmuldq`). The same integer arithmetic, so the same bytes.
+    /// [`Row::run`], compiled for AVX-512 or AVX2, the widest this CPU has: the compiler
+    /// then vectorizes the 64-bit products (`vpmuldq`), 8 or 4 at a time. The same integer
+    /// arithmetic, so the same bytes.
     #[cfg(target_arch = "x86_64")]
     fn run_fast(self, src: &[i32], dst: &mut [i8]) {
-        #[target_feature(enable = "avx2")]
-        fn run_avx2(row: Row, src: &[i32], dst: &mut [i8]) {
-            row.run(src, dst)
-        }
-        if has_avx2() {
+        if has_avx512() {
+            // SAFETY: `has_avx512()` found these AVX-512 subsets on this CPU.
+            #[allow(unsafe_code)]
+            unsafe {
+                self.run_avx512(src, dst)
+            }
+        } else if has_avx2() {
             // SAFETY: `has_avx2()` found the AVX2 instructions on this CPU.
             #[allow(unsafe_code)]
             unsafe {
-                run_avx2(self, src, dst)
+                self.run_avx2(src, dst)
             }
         } else {
             self.run(src, dst)
         }
     }
 
+    /// [`Row::run`] compiled for AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn run_avx2(self, src: &[i32], dst: &mut [i8]) {
+        self.run(src, dst)
+    }
+
+    /// [`Row::run`] compiled for AVX-512 (F, BW, VL).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    fn run_avx512(self, src: &[i32], dst: &mut [i8]) {
+        self.run(src, dst)
+    }
+
     #[cfg(not(target_arch = "x86_64"))]
     fn run_fast(self, src: &[i32], dst: &mut [i8]) {
         self.run(src, dst)
     }
+}
+
+/// Whether the AVX-512 path of [`Row`] runs on this CPU.
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512vl")
 }
 
 /// Whether the AVX2 path of [`Row`] runs on this CPU.
@@ -370,7 +395,23 @@ mod tests {
             let (mut a, mut b) = (vec![0i8; src.len()], vec![0i8; src.len()]);
             row.run(&src, &mut a);
             row.run_fast(&src, &mut b);
-            prop_assert_eq!(a, b);
+            prop_assert_eq!(&a, &b);
+            // each vector path this CPU has, whichever `run_fast` picks
+            #[cfg(target_arch = "x86_64")]
+            {
+                if has_avx2() {
+                    // SAFETY: the CPU has AVX2.
+                    #[allow(unsafe_code)]
+                    unsafe { row.run_avx2(&src, &mut b) };
+                    prop_assert_eq!(&a, &b);
+                }
+                if has_avx512() {
+                    // SAFETY: the CPU has AVX-512 F, BW and VL.
+                    #[allow(unsafe_code)]
+                    unsafe { row.run_avx512(&src, &mut b) };
+                    prop_assert_eq!(&a, &b);
+                }
+            }
         }
 
         /// Tolerance: one step (the fixed-point product is within 1 of the real one).
