@@ -89,6 +89,18 @@ impl QMaxPool {
                     for (m, &v) in row.iter_mut().zip(&input[start..]) {
                         *m = (*m).max(v);
                     }
+                } else if sx == 2 {
+                    // the first of each pair: a stride the compiler vectorizes (`step_by`
+                    // stays scalar), then a last column whose pair the row's end cuts
+                    let src = &input[start..];
+                    let pairs = src.chunks_exact(2);
+                    let n = row.len().min(pairs.len());
+                    for (m, pair) in row[..n].iter_mut().zip(pairs) {
+                        *m = (*m).max(pair[0]);
+                    }
+                    if let Some(m) = row.get_mut(n) {
+                        *m = (*m).max(src[2 * n]);
+                    }
                 } else {
                     for (m, &v) in row.iter_mut().zip(input[start..].iter().step_by(sx)) {
                         *m = (*m).max(v);
