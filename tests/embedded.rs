@@ -32,6 +32,13 @@ fn the_embedded_model_boots_and_passes_its_self_test() {
         float.iter().all(|o| o.name == "Dequant"),
         "float ops: {float:?}"
     );
+    // nothing left that recomputes constants at every inference (weight sums, casts)
+    let ops = classifier.engine().operators();
+    assert!(
+        !ops.iter()
+            .any(|o| o.name == "Cast" || o.name.starts_with("Reduce")),
+        "{ops:?}"
+    );
 }
 
 #[cfg(target_os = "linux")]

@@ -23,7 +23,11 @@
 //! - [`QIm2colPack`]: the patches written straight into the panels of tract's int8 matrix
 //!   kernels, in place of [`QIm2col`] followed by tract's byte-by-byte packer;
 //! - [`PackI8K4`]: that packing alone, for a matrix no [`QIm2col`] produced;
-//! - [`QMaxPool`]: separable int8 max pooling, in place of tract's.
+//! - [`QMaxPool`]: separable int8 max pooling, in place of tract's;
+//!
+//! and it folds the small values tract's optimizer left to be computed from constants at
+//! every inference (the weight sums of a zero-point correction, through a cast of the whole
+//! weight matrix).
 //!
 //! Every operator is exact integer arithmetic (the `f32` of [`Dequant`] is one IEEE
 //! multiplication per element; [`QAvgPool`]'s `f32` division is exact, tested for every sum),
@@ -40,6 +44,7 @@
 mod add;
 mod avgpool;
 mod fixed;
+mod fold;
 mod im2col;
 mod lrn;
 mod maxpool;

@@ -373,7 +373,10 @@ impl TypedOp for QIm2colPack {
 /// - tract's `OptMatMulPack` of one i8 matrix into `I8K4` panels becomes a [`QIm2colPack`]
 ///   when the matrix is the flat [`QIm2col`] patches read by nothing else, a [`PackI8K4`]
 ///   otherwise;
-/// - tract's `OptMaxPool` on an i8 NCHW tensor becomes a [`QMaxPool`](crate::QMaxPool).
+/// - tract's `OptMaxPool` on an i8 NCHW tensor becomes a [`QMaxPool`](crate::QMaxPool);
+/// - a value of at most 64 KiB computed from constants alone (tract does not fold it when a
+///   large constant has several readers) becomes a constant, evaluated once with the same
+///   operators.
 ///
 /// Everything else (f32 products, other layouts, batches) is left to tract.
 pub fn fast_ops(model: &mut TypedModel) -> TractResult<usize> {
@@ -466,7 +469,8 @@ pub fn fast_ops(model: &mut TypedModel) -> TractResult<usize> {
         }
         replaced += 1;
     }
-    model.compact()?; // drops the patches and packings the fused ops made dead
+    replaced += crate::fold::fold_constant_chains(model)?;
+    model.compact()?; // drops the patches, packings and casts the new ops made dead
     Ok(replaced)
 }
 
