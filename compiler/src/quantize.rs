@@ -52,13 +52,14 @@ impl Default for Options {
 pub struct Layer {
     /// The fp32 node the tensor stands for.
     pub name: String,
-    /// What produces it: `input`, `conv`, `linear`, `concat`.
+    /// What produces it: `input`, `conv`, `linear`, `concat`, `add`, `lrn`, `avgpool`.
     pub kind: &'static str,
     /// Its scales, one per channel or one for all (`real ≈ (int8 − zero_point) · scale`).
     pub scales: Vec<f32>,
     /// Its zero point: 0 (symmetric) or −128 (a non-negative tensor).
     pub zero_point: i32,
-    /// The calibrated absolute maximum of the fp32 tensor.
+    /// The calibrated absolute maximum of the fp32 tensor (0 for an `avgpool`, which keeps its
+    /// input's scale and is not calibrated).
     pub amax: f32,
     /// Where the int8 value is in the int8 graph.
     pub(crate) wire: OutletId,
@@ -625,6 +626,16 @@ impl Builder<'_> {
                     ..op.clone()
                 };
                 let wire = self.model.wire_node(&name, op, &[x.wire])?[0];
+                // reported for its SQNR: a branch's pooling and its convolution apart
+                self.layers.push(Layer {
+                    name: name.clone(),
+                    kind: "avgpool",
+                    scales: x.scales.clone(),
+                    zero_point: x.zp,
+                    amax: 0.0,
+                    wire,
+                    fp32: step.end,
+                });
                 self.values.insert(step.end, Q { wire, ..x });
             }
             StepKind::Axis(op) => {

@@ -18,11 +18,11 @@ pub fn quantize_input(x: &[f32], scale: f32) -> Vec<i8> {
 pub struct LayerQuality {
     /// The fp32 node.
     pub name: String,
-    /// `input`, `conv`, `linear` or `concat`.
+    /// What produces it (see [`Layer::kind`](crate::Layer::kind)).
     pub kind: &'static str,
     /// The largest of its int8 scales (one per channel after a concatenation).
     pub scale: f32,
-    /// The calibrated absolute maximum.
+    /// The calibrated absolute maximum (0 for an `avgpool`: it keeps its input's scale).
     pub amax: f32,
     /// `10·log10(Σx² / Σ(x − x̂)²)` over the inputs, x̂ the dequantized int8 value.
     pub sqnr_db: f64,

@@ -59,7 +59,7 @@ impl QMaxPool {
                 let mut rows = vec![i8::MIN; h * ow];
                 for (i, dst) in planes.chunks_exact_mut((oh * ow).max(1)).enumerate() {
                     let plane = &src[(first + i) * h * w..(first + i + 1) * h * w];
-                    self.pool_plane(plane, [h, w], &mut rows, dst);
+                    self.pool_plane_fast(plane, [h, w], &mut rows, dst);
                 }
                 Ok(())
             },
@@ -67,8 +67,48 @@ impl QMaxPool {
         Tensor::from_shape(&[n, c, oh, ow], &out)
     }
 
+    /// [`QMaxPool::pool_plane`], compiled for AVX-512 or AVX2, the widest this CPU has (the
+    /// x86_64 baseline, SSE2, has no signed byte maximum: `pmaxsb` came with SSE4.1, and
+    /// without it every maximum is a compare and a blend). Same bytes.
+    fn pool_plane_fast(&self, plane: &[i8], hw: [usize; 2], rows: &mut [i8], out: &mut [i8]) {
+        match crate::simd::isa() {
+            #[cfg(target_arch = "x86_64")]
+            crate::simd::Isa::Avx512 => {
+                // SAFETY: `isa()` found these AVX-512 subsets on this CPU.
+                #[allow(unsafe_code)]
+                unsafe {
+                    self.pool_plane_avx512(plane, hw, rows, out)
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            crate::simd::Isa::Avx2 => {
+                // SAFETY: `isa()` found the AVX2 instructions on this CPU.
+                #[allow(unsafe_code)]
+                unsafe {
+                    self.pool_plane_avx2(plane, hw, rows, out)
+                }
+            }
+            _ => self.pool_plane(plane, hw, rows, out),
+        }
+    }
+
+    /// [`QMaxPool::pool_plane`] compiled for AVX-512 (F, BW, VL).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    fn pool_plane_avx512(&self, plane: &[i8], hw: [usize; 2], rows: &mut [i8], out: &mut [i8]) {
+        self.pool_plane(plane, hw, rows, out)
+    }
+
+    /// [`QMaxPool::pool_plane`] compiled for AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn pool_plane_avx2(&self, plane: &[i8], hw: [usize; 2], rows: &mut [i8], out: &mut [i8]) {
+        self.pool_plane(plane, hw, rows, out)
+    }
+
     /// One plane: `rows[y][ox]` the maximum over window row `y` of output column `ox`, then
     /// `out[oy][ox]` the maximum of those over the window's rows.
+    #[inline(always)]
     fn pool_plane(&self, plane: &[i8], [h, w]: [usize; 2], rows: &mut [i8], out: &mut [i8]) {
         let ow = rows.len() / h.max(1);
         let [kh, kw] = self.kernel;
@@ -196,6 +236,7 @@ impl TypedOp for QMaxPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simd::{with_isa, Isa};
     use proptest::prelude::*;
     use tract_nnef::tract_core::ops::cnn::{MaxPool, PaddingSpec, PoolSpec};
 
@@ -252,6 +293,27 @@ mod tests {
             let (theirs, converted) = tracts(spec, &x);
             prop_assert_eq!(converted.as_ref(), Some(&ours));
             prop_assert_eq!(ours.eval_tensor(&x).unwrap(), theirs);
+        }
+
+        /// Tolerance: exact. Each compilation of the plane loop this CPU can run.
+        #[test]
+        fn every_instruction_set_gives_the_baseline_bytes(
+            c in 1usize..4, h in 1usize..20, w in 1usize..40,
+            k in 1usize..4, s in 1usize..3, pads in proptest::array::uniform4(0usize..2),
+            seed in any::<u64>(),
+        ) {
+            let op = QMaxPool { kernel: [k, k], strides: [s, s], dilations: [1, 1], pads };
+            prop_assume!(op.output_hw(h, w).is_some());
+            let x: Vec<i8> = (0..c * h * w)
+                .map(|i| (seed.wrapping_mul(6364136223846793005).wrapping_add(i as u64 * 1442695040888963407) >> 56) as i8)
+                .collect();
+            let x = Tensor::from_shape(&[1, c, h, w], &x).unwrap();
+            let baseline = with_isa(Isa::Baseline, || op.eval_tensor(&x).unwrap()).unwrap();
+            for isa in [Isa::Avx2, Isa::Avx512] {
+                if let Some(y) = with_isa(isa, || op.eval_tensor(&x).unwrap()) {
+                    prop_assert_eq!(&y, &baseline, "{:?}", isa);
+                }
+            }
         }
     }
 

@@ -22,3 +22,63 @@ pub fn settle_vector_state() {
         }
     }
 }
+
+/// The instruction sets the vectorized loops of the pooling operators are compiled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) enum Isa {
+    /// The target's baseline (SSE2 on x86_64, NEON on aarch64).
+    Baseline,
+    /// x86_64 AVX2.
+    Avx2,
+    /// x86_64 AVX-512 F, BW and VL.
+    Avx512,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The instruction set a test chose for this thread (see [`with_isa`]).
+    static FORCED: std::cell::Cell<Option<Isa>> = const { std::cell::Cell::new(None) };
+}
+
+/// The widest instruction set this CPU has among [`Isa`]'s (in tests, the one [`with_isa`]
+/// chose).
+pub(crate) fn isa() -> Isa {
+    #[cfg(test)]
+    if let Some(isa) = FORCED.get() {
+        return isa;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
+            return Isa::Avx512;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return Isa::Avx2;
+        }
+    }
+    Isa::Baseline
+}
+
+/// Runs `f` with [`isa`] answering `isa` on this thread, if this CPU has it (`None` if not).
+#[cfg(test)]
+pub(crate) fn with_isa<R>(isa: Isa, f: impl FnOnce() -> R) -> Option<R> {
+    let widest = {
+        FORCED.set(None);
+        self::isa()
+    };
+    let has = match isa {
+        Isa::Baseline => true,
+        Isa::Avx2 => widest != Isa::Baseline,
+        Isa::Avx512 => widest == Isa::Avx512,
+    };
+    has.then(|| {
+        FORCED.set(Some(isa));
+        let r = f();
+        FORCED.set(None);
+        r
+    })
+}

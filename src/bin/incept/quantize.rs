@@ -260,9 +260,13 @@ pub fn run(args: QuantizeArgs) -> anyhow::Result<ExitCode> {
         sqnr_db,
     } in &layers
     {
+        let amax = match *kind {
+            "avgpool" => "(its input's)".to_string(),
+            _ => format!("{amax:.4}"),
+        };
         writeln!(
             r,
-            "| `{name}` | {kind} | {amax:.4} | {scale:.6} | {sqnr_db:.1} |"
+            "| `{name}` | {kind} | {amax} | {scale:.6} | {sqnr_db:.1} |"
         )?;
     }
     print!("{summary}");
