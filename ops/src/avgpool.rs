@@ -192,6 +192,13 @@ impl QAvgPool {
         let exact_f32 = self.kernel[0] * self.kernel[1] <= F32_EXACT_WINDOW;
         let cols_inside: Vec<i32> = cols.iter().map(|&(a, b, _)| (b - a) as i32).collect();
         let cols_padded: Vec<i32> = cols.iter().map(|&(_, _, p)| p as i32).collect();
+        let [kh, kw] = self.kernel;
+        let same = self.strides == [1, 1]
+            && self.pads[0] + self.pads[2] + 1 == kh
+            && self.pads[1] + self.pads[3] + 1 == kw;
+        if exact_f32 && same {
+            return self.pool_same(src, first, out, [h, w], rows, cols);
+        }
         let mut prefix = vec![0i32; w + 1];
         // running column prefix of horizontal window sums: vp[y][ox] = Σ_{y' < y} hs[y'][ox]
         let mut vp = vec![0i32; (h + 1) * ow];
@@ -260,7 +267,127 @@ impl QAvgPool {
     }
 }
 
+/// Elements of the planes [`QAvgPool::pool_same`] sums at a time (its buffers stay in the
+/// first-level cache).
+const SAME_GROUP: usize = 4096;
+
 impl QAvgPool {
+    /// [`QAvgPool::pool_planes`] for a stride-1 window padded to keep the plane's size, of at
+    /// most [`F32_EXACT_WINDOW`] cells: the window sums of a group of whole planes are
+    /// `kw` shifted copies of the group added into one buffer, then `kh` copies of that
+    /// shifted by whole rows, loops the compiler vectorizes over thousands of values (the
+    /// general path's prefix sums are a serial chain, and its rows are short). Where a shift
+    /// crossed into the neighbouring row or plane — the `left + right` edge columns of every
+    /// row, the `top + bottom` edge rows of every plane — the sums are computed again cell by
+    /// cell. Same integers, so the same bytes.
+    #[inline(always)]
+    fn pool_same(
+        &self,
+        src: &[i8],
+        first: usize,
+        out: &mut [i8],
+        [h, w]: [usize; 2],
+        rows: &[(usize, usize, usize)],
+        cols: &[(usize, usize, usize)],
+    ) {
+        let [top, left, bottom, right] = self.pads;
+        let hw = h * w;
+        // per cell of a plane: what the window sum gets added (padded cells that count) and
+        // the count it is divided by
+        let mut add = vec![0i32; hw];
+        let mut count = vec![0i32; hw];
+        for (y, &(ya, yb, ypad)) in rows.iter().enumerate() {
+            for (x, &(xa, xb, xpad)) in cols.iter().enumerate() {
+                let inside = ((yb - ya) * (xb - xa)) as i32;
+                (add[y * w + x], count[y * w + x]) = if self.count_include_pad {
+                    let padded = (ypad * xpad) as i32;
+                    ((padded - inside) * self.zero_point, padded)
+                } else {
+                    (0, inside)
+                };
+            }
+        }
+        let group = (SAME_GROUP / hw.max(1)).max(1);
+        let planes = out.len() / hw.max(1);
+        let (mut hsum, mut vsum) = (vec![0i32; group * hw], vec![0i32; group * hw]);
+        for g0 in (0..planes).step_by(group) {
+            let g = group.min(planes - g0);
+            let n = g * hw;
+            let x = &src[(first + g0) * hw..(first + g0 + g) * hw];
+            let (hs, vs) = (&mut hsum[..n], &mut vsum[..n]);
+            // horizontal: hs[i] = Σ x[i + dx], dx in -left..=right
+            for (s, &v) in hs.iter_mut().zip(x) {
+                *s = v as i32;
+            }
+            for dx in (1..=left)
+                .map(|d| -(d as isize))
+                .chain((1..=right).map(|d| d as isize))
+            {
+                let d = dx.unsigned_abs();
+                if d >= n {
+                    continue; // then every column is an edge column, summed below
+                }
+                let (to, from) = if dx > 0 {
+                    (&mut hs[..n - d], &x[d..])
+                } else {
+                    (&mut hs[d..], &x[..n - d])
+                };
+                for (s, &v) in to.iter_mut().zip(from) {
+                    *s += v as i32;
+                }
+            }
+            // the edge columns, whose shifted copies crossed into the next or previous row
+            let edges = (0..left.min(w)).chain(w.saturating_sub(right).max(left.min(w))..w);
+            for row in 0..g * h {
+                let line = &x[row * w..(row + 1) * w];
+                for c in edges.clone() {
+                    let (a, b) = (c.saturating_sub(left), (c + right + 1).min(w));
+                    hs[row * w + c] = line[a..b].iter().map(|&v| v as i32).sum();
+                }
+            }
+            // vertical: vs[i] = Σ hs[i + dy·w], dy in -top..=bottom
+            vs.copy_from_slice(hs);
+            for dy in (1..=top)
+                .map(|d| -(d as isize))
+                .chain((1..=bottom).map(|d| d as isize))
+            {
+                let d = dy.unsigned_abs() * w;
+                if d >= n {
+                    continue;
+                }
+                let (to, from) = if dy > 0 {
+                    (&mut vs[..n - d], &hs[d..])
+                } else {
+                    (&mut vs[d..], &hs[..n - d])
+                };
+                for (s, &v) in to.iter_mut().zip(from) {
+                    *s += v;
+                }
+            }
+            // the edge rows of every plane, whose shifted copies crossed into another plane
+            let edge_rows = (0..top.min(h)).chain(h.saturating_sub(bottom).max(top.min(h))..h);
+            for p in 0..g {
+                let plane = &hs[p * hw..(p + 1) * hw];
+                for y in edge_rows.clone() {
+                    let (a, b) = (y.saturating_sub(top), (y + bottom + 1).min(h));
+                    let dst = &mut vs[p * hw + y * w..p * hw + (y + 1) * w];
+                    dst.fill(0);
+                    for line in plane[a * w..b * w].chunks_exact(w) {
+                        for (s, &v) in dst.iter_mut().zip(line) {
+                            *s += v;
+                        }
+                    }
+                }
+            }
+            let dst = &mut out[g0 * hw..(g0 + g) * hw];
+            for (dst, vs) in dst.chunks_exact_mut(hw).zip(vs.chunks_exact(hw)) {
+                for ((d, &s), (&a, &c)) in dst.iter_mut().zip(vs).zip(add.iter().zip(&count)) {
+                    *d = divided(s + a, c, self.zero_point);
+                }
+            }
+        }
+    }
+
     /// One output row, for windows of at most [`F32_EXACT_WINDOW`] cells: the window sums
     /// `bottom − top`, divided in `f32`. The quotient `(2|s| + c) / 2c` has a numerator below
     /// 2^19, so its correctly rounded `f32` value is below the next integer whenever the exact
@@ -417,16 +544,39 @@ mod tests {
         /// Tolerance: exact.
         #[test]
         fn the_separable_path_equals_the_cell_by_cell_definition(
-            h in 1usize..9, w in 1usize..9, k in 1usize..4, s in 1usize..3, p in 0usize..2,
+            c in 1usize..5, h in 1usize..9, w in 1usize..9, kh in 1usize..4, kw in 1usize..4,
+            s in 1usize..3, pads in proptest::array::uniform4(0usize..3),
             include in any::<bool>(), zp in -128i32..0, seed in any::<u64>(),
         ) {
-            prop_assume!(h + 2 * p >= k && w + 2 * p >= k && p < k);
-            let x: Vec<i8> = (0..h * w).map(|i| (seed.wrapping_mul(6364136223846793005).wrapping_add(i as u64 * 1442695040888963407) >> 56) as i8).collect();
-            let op = QAvgPool { kernel: [k, k], strides: [s, s], pads: [p; 4], count_include_pad: include, zero_point: zp };
-            let t = Tensor::from_shape(&[1, 1, h, w], &x).unwrap();
+            prop_assume!(pads[0] < kh && pads[2] < kh && pads[1] < kw && pads[3] < kw);
+            let op = QAvgPool { kernel: [kh, kw], strides: [s, s], pads, count_include_pad: include, zero_point: zp };
+            prop_assume!(op.output_hw(h, w).is_some());
+            let x: Vec<i8> = (0..c * h * w).map(|i| (seed.wrapping_mul(6364136223846793005).wrapping_add(i as u64 * 1442695040888963407) >> 56) as i8).collect();
+            let t = Tensor::from_shape(&[1, c, h, w], &x).unwrap();
             let y = op.eval_tensor(&t).unwrap();
             let y = y.try_as_plain_ram().unwrap().as_slice::<i8>().unwrap().to_vec();
-            prop_assert_eq!(y, reference(&op, &x, h, w));
+            let expected: Vec<i8> = x.chunks_exact(h * w).flat_map(|plane| reference(&op, plane, h, w)).collect();
+            prop_assert_eq!(y, expected);
+        }
+
+        /// Tolerance: exact. Stride-1 windows that keep the plane's size (the shifted-sum
+        /// path), with more planes than one group of it and every corner case of its edges.
+        #[test]
+        fn same_windows_equal_the_cell_by_cell_definition(
+            c in 1usize..80, h in 1usize..12, w in 1usize..12, kh in 1usize..6, kw in 1usize..6,
+            top in 0usize..6, left in 0usize..6,
+            include in any::<bool>(), zp in -128i32..0, seed in any::<u64>(),
+        ) {
+            prop_assume!(top < kh && left < kw);
+            let pads = [top, left, kh - 1 - top, kw - 1 - left];
+            let op = QAvgPool { kernel: [kh, kw], strides: [1, 1], pads, count_include_pad: include, zero_point: zp };
+            prop_assert_eq!(op.output_hw(h, w), Some([h, w]));
+            let x: Vec<i8> = (0..c * h * w).map(|i| (seed.wrapping_mul(6364136223846793005).wrapping_add(i as u64 * 1442695040888963407) >> 56) as i8).collect();
+            let t = Tensor::from_shape(&[1, c, h, w], &x).unwrap();
+            let y = op.eval_tensor(&t).unwrap();
+            let y = y.try_as_plain_ram().unwrap().as_slice::<i8>().unwrap().to_vec();
+            let expected: Vec<i8> = x.chunks_exact(h * w).flat_map(|plane| reference(&op, plane, h, w)).collect();
+            prop_assert_eq!(y, expected);
         }
 
         /// Tolerance: exact. Each compilation of the plane loops this CPU can run.

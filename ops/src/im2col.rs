@@ -129,6 +129,7 @@ impl QIm2col {
     /// Writes into `out` the values of patch row `row` (channel, kernel row, kernel column)
     /// for the output pixels `m0..m0 + out.len()` (row-major over the `ow`-wide output plane)
     /// of one `h`×`w` image; cells outside the image get `pad`.
+    #[inline(always)]
     pub(crate) fn patch_row(
         &self,
         image: &[i8],
@@ -196,6 +197,7 @@ impl QIm2col {
     /// so the pixels `m0..m0 + out.len()` are one contiguous range of the plane. It is copied
     /// whole; then what lies outside the plane (rows above or below it) and the columns that
     /// ran off the left or right edge into the neighbouring row are set to `pad`.
+    #[inline(always)]
     fn shifted_plane(
         &self,
         input: &[i8],

@@ -115,31 +115,32 @@ fn pack_panels(
         par_chunks_mut(blob.as_bytes_mut(), panel_bytes, k * mn, |first, chunk| {
             // on a pool thread, tract's kernels may have left the vector state dirty
             crate::settle_vector_state();
-            let zeros = vec![0i8; r];
-            // one strip buffer per thread, kept: only its first growth is zeroed
-            STRIP.with_borrow_mut(|strip| {
-                for (s, panels) in chunk.chunks_mut(panel_bytes * strip_panels).enumerate() {
-                    let m0 = (first + s * strip_panels) * r;
-                    let width = (panels.len() / panel_bytes * r).min(mn - m0);
-                    if strip.len() < k * width {
-                        strip.resize(k * width, 0);
-                    }
-                    let strip = &mut strip[..k * width];
-                    fill(m0, width, strip);
-                    for kb in 0..kblocks {
-                        for (p, panel) in panels.chunks_exact_mut(panel_bytes).enumerate() {
-                            let (c0, pw) = (p * r, r.min(width - p * r));
-                            let row = |j: usize| match kb * 4 + j {
-                                kk if kk < k => &strip[kk * width + c0..kk * width + c0 + pw],
-                                _ => &zeros[..pw],
-                            };
-                            let block = &mut panel[kb * 4 * r..(kb + 1) * 4 * r];
-                            interleave4(&mut block[..4 * pw], [row(0), row(1), row(2), row(3)]);
-                            block[4 * pw..].fill(0);
-                        }
+            let job = StripJob {
+                k,
+                mn,
+                r,
+                panel_bytes,
+                strip_panels,
+            };
+            match crate::simd::isa() {
+                #[cfg(target_arch = "x86_64")]
+                crate::simd::Isa::Avx512 => {
+                    // SAFETY: `isa()` found these AVX-512 subsets on this CPU.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        job.run_avx512(first, chunk, &fill)
                     }
                 }
-            });
+                #[cfg(target_arch = "x86_64")]
+                crate::simd::Isa::Avx2 => {
+                    // SAFETY: `isa()` found the AVX2 instructions on this CPU.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        job.run_avx2(first, chunk, &fill)
+                    }
+                }
+                _ => job.run(first, chunk, &fill),
+            }
             Ok(())
         })?;
     }
@@ -153,6 +154,70 @@ fn pack_panels(
         panel_bytes,
         mn,
     })
+}
+
+/// The panels of one thread's chunk, strip by strip (see [`pack_panels`]).
+#[derive(Clone, Copy)]
+struct StripJob {
+    k: usize,
+    mn: usize,
+    r: usize,
+    panel_bytes: usize,
+    strip_panels: usize,
+}
+
+impl StripJob {
+    /// Fills and packs the panels `chunk` (panel `first` on).
+    #[inline(always)]
+    fn run(self, first: usize, chunk: &mut [u8], fill: &impl Fn(usize, usize, &mut [i8])) {
+        let StripJob {
+            k,
+            mn,
+            r,
+            panel_bytes,
+            strip_panels,
+        } = self;
+        let kblocks = k.div_ceil(4);
+        let zeros = vec![0i8; r];
+        // one strip buffer per thread, kept: only its first growth is zeroed
+        STRIP.with_borrow_mut(|strip| {
+            for (s, panels) in chunk.chunks_mut(panel_bytes * strip_panels).enumerate() {
+                let m0 = (first + s * strip_panels) * r;
+                let width = (panels.len() / panel_bytes * r).min(mn - m0);
+                if strip.len() < k * width {
+                    strip.resize(k * width, 0);
+                }
+                let strip = &mut strip[..k * width];
+                fill(m0, width, strip);
+                for kb in 0..kblocks {
+                    for (p, panel) in panels.chunks_exact_mut(panel_bytes).enumerate() {
+                        let (c0, pw) = (p * r, r.min(width - p * r));
+                        let row = |j: usize| match kb * 4 + j {
+                            kk if kk < k => &strip[kk * width + c0..kk * width + c0 + pw],
+                            _ => &zeros[..pw],
+                        };
+                        let block = &mut panel[kb * 4 * r..(kb + 1) * 4 * r];
+                        interleave4(&mut block[..4 * pw], [row(0), row(1), row(2), row(3)]);
+                        block[4 * pw..].fill(0);
+                    }
+                }
+            }
+        });
+    }
+
+    /// [`StripJob::run`] compiled for AVX-512 (F, BW, VL).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    fn run_avx512(self, first: usize, chunk: &mut [u8], fill: &impl Fn(usize, usize, &mut [i8])) {
+        self.run(first, chunk, fill)
+    }
+
+    /// [`StripJob::run`] compiled for AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn run_avx2(self, first: usize, chunk: &mut [u8], fill: &impl Fn(usize, usize, &mut [i8])) {
+        self.run(first, chunk, fill)
+    }
 }
 
 /// Writes `out[4·m + j] = rows[j][m]`: the columns of four rows, 4 bytes each; sixteen
@@ -477,6 +542,7 @@ pub fn fast_ops(model: &mut TypedModel) -> TractResult<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simd::{with_isa, Isa};
     use proptest::prelude::*;
 
     fn packed_bytes(v: &EagerPackedInput) -> Vec<u8> {
@@ -500,12 +566,16 @@ mod tests {
                 (Tensor::from_shape(&[1, mn, k], &values).unwrap(), 2, 1)
             };
             let format = PackedI8K4::new(r);
-            let ours = PackI8K4 { format: format.clone(), k_axis, mn_axis }.pack(&x).unwrap();
             let theirs = format.pack_view(&x.view(), k_axis, mn_axis).unwrap();
             let theirs = theirs.downcast_ref::<EagerPackedInput>().unwrap();
-            prop_assert_eq!(ours.panel_bytes, theirs.panel_bytes);
-            prop_assert_eq!(ours.mn, theirs.mn);
-            prop_assert_eq!(packed_bytes(&ours), packed_bytes(theirs));
+            // each compilation of the strip loop this CPU can run
+            for isa in [Isa::Baseline, Isa::Avx2, Isa::Avx512] {
+                let pack = || PackI8K4 { format: format.clone(), k_axis, mn_axis }.pack(&x).unwrap();
+                let Some(ours) = with_isa(isa, pack) else { continue };
+                prop_assert_eq!(ours.panel_bytes, theirs.panel_bytes);
+                prop_assert_eq!(ours.mn, theirs.mn);
+                prop_assert_eq!(packed_bytes(&ours), packed_bytes(theirs), "{:?}", isa);
+            }
         }
     }
 
@@ -526,12 +596,15 @@ mod tests {
             let x = Tensor::from_shape(&[1, c, h, w], &x).unwrap();
             let format = PackedI8K4::new(r);
             let fused = QIm2colPack { im2col: im2col.clone(), format: format.clone(), label: None };
-            let ours = fused.pack(&x).unwrap();
             let patches = im2col.eval_tensor(&x).unwrap();
             let theirs = format.pack_view(&patches.view(), 1, 3).unwrap();
             let theirs = theirs.downcast_ref::<EagerPackedInput>().unwrap();
-            prop_assert_eq!(ours.panel_bytes, theirs.panel_bytes);
-            prop_assert_eq!(packed_bytes(&ours), packed_bytes(theirs));
+            // each compilation of the strip loop this CPU can run
+            for isa in [Isa::Baseline, Isa::Avx2, Isa::Avx512] {
+                let Some(ours) = with_isa(isa, || fused.pack(&x).unwrap()) else { continue };
+                prop_assert_eq!(ours.panel_bytes, theirs.panel_bytes);
+                prop_assert_eq!(packed_bytes(&ours), packed_bytes(theirs), "{:?}", isa);
+            }
             let f = i8::fact([1, c, h, w]);
             prop_assert_eq!(fused.output_facts(&[&f]).unwrap()[0].shape.to_tvec(), tvec![1.to_dim(), 1.to_dim()]);
         }
