@@ -57,6 +57,10 @@ pub(crate) fn window_output(
     Some(out)
 }
 
+/// The image width from which [`QIm2col::edge_masks`] leaves the edge columns of shifted patch
+/// rows to one short fill per row.
+const MASKED_WIDTH: usize = 64;
+
 /// The `[top, left, bottom, right]` padding the 2-D window `spec` takes on an input plane of
 /// `input_hw` (the layout of [`QIm2col::pads`] and [`QMaxPool::pads`](crate::QMaxPool)).
 pub fn window_pads(spec: &PoolSpec, input_hw: &[usize]) -> [usize; 4] {
@@ -118,7 +122,7 @@ impl QIm2col {
                 for (i, plane) in planes.chunks_exact_mut((oh * ow).max(1)).enumerate() {
                     let (image, row) = ((first + i) / k, (first + i) % k);
                     let image = &x[image * c * h * w..(image + 1) * c * h * w];
-                    self.patch_row(image, [h, w], ow, row, 0, plane);
+                    self.patch_row(image, [h, w], ow, row, 0, plane, None);
                 }
                 Ok(())
             },
@@ -138,6 +142,7 @@ impl QIm2col {
         row: usize,
         m0: usize,
         out: &mut [i8],
+        masks: Option<&[u8]>,
     ) {
         let [kh, kw] = self.kernel;
         let [sy, sx] = self.strides;
@@ -153,7 +158,8 @@ impl QIm2col {
         // Stride 1 and an output as wide as the image ("same" padding, 1×1 kernels): the
         // patch row is the image plane shifted, one copy and then the edges padded.
         if sx == 1 && sy == 1 && ow == w {
-            self.shifted_plane(input, w, (ky * dy) as isize - top, shift, m0, out);
+            let mask = masks.map(|m| &m[kx * out.len()..(kx + 1) * out.len()]);
+            self.shifted_plane(input, w, (ky * dy) as isize - top, shift, m0, out, mask);
             return;
         }
         let (mut oy, mut ox0) = (m0 / ow.max(1), m0 % ow.max(1));
@@ -197,7 +203,12 @@ impl QIm2col {
     /// so the pixels `m0..m0 + out.len()` are one contiguous range of the plane. It is copied
     /// whole; then what lies outside the plane (rows above or below it) and the columns that
     /// ran off the left or right edge into the neighbouring row are set to `pad`.
+    ///
+    /// With `mask` (from [`QIm2col::edge_masks`]: 1 where the pixel's column is off the
+    /// edge for this shift), the edge columns are set in one vectorized pass instead of a
+    /// short fill per output row.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn shifted_plane(
         &self,
         input: &[i8],
@@ -206,6 +217,7 @@ impl QIm2col {
         shift: isize,
         m0: usize,
         out: &mut [i8],
+        mask: Option<&[u8]>,
     ) {
         let (len, plane) = (out.len() as isize, input.len() as isize);
         let base = m0 as isize + rows * w as isize + shift;
@@ -217,6 +229,16 @@ impl QIm2col {
             out[a..b].copy_from_slice(&input[from..from + (b - a)]);
         }
         out[b..].fill(self.pad);
+        if shift == 0 {
+            return; // no column is off an edge
+        }
+        if let Some(mask) = mask {
+            let pad = self.pad;
+            for (o, &m) in out.iter_mut().zip(mask) {
+                *o = if m != 0 { pad } else { *o };
+            }
+            return;
+        }
         // off the edge: columns [w - shift, w) of every output row for a right shift,
         // [0, -shift) for a left one
         let (c0, c1) = if shift > 0 {
@@ -235,6 +257,44 @@ impl QIm2col {
                 row += w;
             }
         }
+    }
+
+    /// For the patch rows [`QIm2col::patch_row`] copies as a shifted plane (stride 1, an
+    /// output as wide as the `w`-wide image): writes into `masks`, for each kernel column
+    /// `kx` in turn, `len` bytes that are 1 where output pixel `m0 + i` reads a column off
+    /// the image's left or right edge. Returns whether they apply (other patch rows take
+    /// none, and images [`MASKED_WIDTH`] or more wide, whose rows are long, take none).
+    pub(crate) fn edge_masks(
+        &self,
+        [w, ow]: [usize; 2],
+        m0: usize,
+        len: usize,
+        masks: &mut Vec<u8>,
+    ) -> bool {
+        // rows of 64 pixels or more take fewer fills than a pass over the whole strip
+        if self.strides != [1, 1] || ow != w || w == 0 || w >= MASKED_WIDTH {
+            return false;
+        }
+        let kw = self.kernel[1];
+        masks.clear();
+        masks.resize(kw * len, 0);
+        for (kx, mask) in masks.chunks_exact_mut(len.max(1)).enumerate().take(kw) {
+            let shift = (kx * self.dilations[1]) as isize - self.pads[1] as isize;
+            let (c0, c1) = if shift > 0 {
+                (w.saturating_sub(shift as usize), w)
+            } else {
+                (0, shift.unsigned_abs().min(w))
+            };
+            let mut col = m0 % w;
+            for m in mask.iter_mut() {
+                *m = u8::from(col >= c0 && col < c1);
+                col += 1;
+                if col == w {
+                    col = 0;
+                }
+            }
+        }
+        true
     }
 
     /// The output shape for `n` images, `k` patch rows and an `oh`×`ow` output plane.
@@ -388,11 +448,18 @@ mod tests {
             prop_assert_eq!(whole.try_as_plain_ram().unwrap().as_slice::<i8>().unwrap(), &expected[..]);
             let m0 = from % (oh * ow);
             let len = len % (oh * ow - m0 + 1);
+            let mut masks = Vec::new();
+            let masked = op.edge_masks([w, ow], m0, len, &mut masks);
             for row in 0..c * kh * kw {
                 let mut out = vec![0i8; len];
-                op.patch_row(&x, [h, w], ow, row, m0, &mut out);
+                op.patch_row(&x, [h, w], ow, row, m0, &mut out, None);
                 let start = row * oh * ow + m0;
                 prop_assert_eq!(&out[..], &expected[start..start + len], "row {}", row);
+                if masked {
+                    let mut out = vec![0i8; len];
+                    op.patch_row(&x, [h, w], ow, row, m0, &mut out, Some(&masks));
+                    prop_assert_eq!(&out[..], &expected[start..start + len], "row {} masked", row);
+                }
             }
         }
     }

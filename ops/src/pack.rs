@@ -376,8 +376,13 @@ impl QIm2colPack {
         let (k, mn) = (c * self.im2col.kernel[0] * self.im2col.kernel[1], oh * ow);
         let image = x.try_as_plain_ram()?.as_slice::<i8>()?;
         pack_panels(&self.format, k, mn, |m0, width, strip| {
+            // the edge columns of shifted patch rows: one mask per kernel column and strip
+            let mut masks = Vec::new();
+            let masked = self.im2col.edge_masks([w, ow], m0, width, &mut masks);
+            let masks = masked.then_some(&masks[..]);
             for (row, out) in strip.chunks_exact_mut(width).enumerate() {
-                self.im2col.patch_row(image, [h, w], ow, row, m0, out);
+                self.im2col
+                    .patch_row(image, [h, w], ow, row, m0, out, masks);
             }
         })
     }
