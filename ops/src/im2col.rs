@@ -132,8 +132,10 @@ impl QIm2col {
 
     /// Writes into `out` the values of patch row `row` (channel, kernel row, kernel column)
     /// for the output pixels `m0..m0 + out.len()` (row-major over the `ow`-wide output plane)
-    /// of one `h`×`w` image; cells outside the image get `pad`.
+    /// of one `h`×`w` image; cells outside the image get `pad`. `masks`: the
+    /// [`QIm2col::edge_masks`] of these pixels, when they apply.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn patch_row(
         &self,
         image: &[i8],
