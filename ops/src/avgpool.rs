@@ -3,6 +3,8 @@
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::tract_linalg::multithread::par_chunks_mut;
 
+use crate::shift::{combine_shifted, redo_edge_columns, redo_edge_rows};
+
 /// Int8 average pooling over the two spatial axes of an NCHW tensor, the output on the
 /// input's scale: `round_half_away_from_zero(sum / count)`, where `count` is the number of
 /// window cells inside the input (or inside the padded input when `count_include_pad`).
@@ -315,70 +317,19 @@ impl QAvgPool {
             let n = g * hw;
             let x = &src[(first + g0) * hw..(first + g0 + g) * hw];
             let (hs, vs) = (&mut hsum[..n], &mut vsum[..n]);
-            // horizontal: hs[i] = Σ x[i + dx], dx in -left..=right
+            // horizontal: hs[i] = Σ x[i + dx], dx in -left..=right; then the edge columns,
+            // whose shifted copies crossed into the next or previous row
             for (s, &v) in hs.iter_mut().zip(x) {
                 *s = v as i32;
             }
-            for dx in (1..=left)
-                .map(|d| -(d as isize))
-                .chain((1..=right).map(|d| d as isize))
-            {
-                let d = dx.unsigned_abs();
-                if d >= n {
-                    continue; // then every column is an edge column, summed below
-                }
-                let (to, from) = if dx > 0 {
-                    (&mut hs[..n - d], &x[d..])
-                } else {
-                    (&mut hs[d..], &x[..n - d])
-                };
-                for (s, &v) in to.iter_mut().zip(from) {
-                    *s += v as i32;
-                }
-            }
-            // the edge columns, whose shifted copies crossed into the next or previous row
-            let edges = (0..left.min(w)).chain(w.saturating_sub(right).max(left.min(w))..w);
-            for row in 0..g * h {
-                let line = &x[row * w..(row + 1) * w];
-                for c in edges.clone() {
-                    let (a, b) = (c.saturating_sub(left), (c + right + 1).min(w));
-                    hs[row * w + c] = line[a..b].iter().map(|&v| v as i32).sum();
-                }
-            }
-            // vertical: vs[i] = Σ hs[i + dy·w], dy in -top..=bottom
+            let add_i8 = |s: &mut i32, v: i8| *s += v as i32;
+            combine_shifted(hs, x, [left, right], 1, add_i8);
+            redo_edge_columns(hs, x, w, [left, right], 0, |s, v| s + v as i32);
+            // vertical: vs[i] = Σ hs[i + dy·w], dy in -top..=bottom; then the edge rows of
+            // every plane, whose shifted copies crossed into another plane
             vs.copy_from_slice(hs);
-            for dy in (1..=top)
-                .map(|d| -(d as isize))
-                .chain((1..=bottom).map(|d| d as isize))
-            {
-                let d = dy.unsigned_abs() * w;
-                if d >= n {
-                    continue;
-                }
-                let (to, from) = if dy > 0 {
-                    (&mut vs[..n - d], &hs[d..])
-                } else {
-                    (&mut vs[d..], &hs[..n - d])
-                };
-                for (s, &v) in to.iter_mut().zip(from) {
-                    *s += v;
-                }
-            }
-            // the edge rows of every plane, whose shifted copies crossed into another plane
-            let edge_rows = (0..top.min(h)).chain(h.saturating_sub(bottom).max(top.min(h))..h);
-            for p in 0..g {
-                let plane = &hs[p * hw..(p + 1) * hw];
-                for y in edge_rows.clone() {
-                    let (a, b) = (y.saturating_sub(top), (y + bottom + 1).min(h));
-                    let dst = &mut vs[p * hw + y * w..p * hw + (y + 1) * w];
-                    dst.fill(0);
-                    for line in plane[a * w..b * w].chunks_exact(w) {
-                        for (s, &v) in dst.iter_mut().zip(line) {
-                            *s += v;
-                        }
-                    }
-                }
-            }
+            combine_shifted(vs, hs, [top, bottom], w, |s, v| *s += v);
+            redo_edge_rows(vs, hs, [h, w], [top, bottom], 0, |s, v| s + v);
             let dst = &mut out[g0 * hw..(g0 + g) * hw];
             for (dst, vs) in dst.chunks_exact_mut(hw).zip(vs.chunks_exact(hw)) {
                 for ((d, &s), (&a, &c)) in dst.iter_mut().zip(vs).zip(add.iter().zip(&count)) {
@@ -495,6 +446,7 @@ impl TypedOp for QAvgPool {
 mod tests {
     use super::*;
     use crate::simd::{with_isa, Isa};
+    use crate::testing::seeded_planes;
     use proptest::prelude::*;
 
     fn pool(k: usize, s: usize, p: usize, include: bool) -> QAvgPool {
@@ -540,6 +492,29 @@ mod tests {
         out
     }
 
+    /// `op` on `c` seeded `h`×`w` planes, and [`reference`] plane by plane.
+    fn pooled_and_reference(op: &QAvgPool, [c, h, w]: [usize; 3], seed: u64) -> (Vec<i8>, Vec<i8>) {
+        let t = seeded_planes([c, h, w], seed);
+        let x = t
+            .try_as_plain_ram()
+            .unwrap()
+            .as_slice::<i8>()
+            .unwrap()
+            .to_vec();
+        let y = op.eval_tensor(&t).unwrap();
+        let y = y
+            .try_as_plain_ram()
+            .unwrap()
+            .as_slice::<i8>()
+            .unwrap()
+            .to_vec();
+        let expected = x
+            .chunks_exact(h * w)
+            .flat_map(|plane| reference(op, plane, h, w))
+            .collect();
+        (y, expected)
+    }
+
     proptest! {
         /// Tolerance: exact.
         #[test]
@@ -551,11 +526,7 @@ mod tests {
             prop_assume!(pads[0] < kh && pads[2] < kh && pads[1] < kw && pads[3] < kw);
             let op = QAvgPool { kernel: [kh, kw], strides: [s, s], pads, count_include_pad: include, zero_point: zp };
             prop_assume!(op.output_hw(h, w).is_some());
-            let x: Vec<i8> = (0..c * h * w).map(|i| (seed.wrapping_mul(6364136223846793005).wrapping_add(i as u64 * 1442695040888963407) >> 56) as i8).collect();
-            let t = Tensor::from_shape(&[1, c, h, w], &x).unwrap();
-            let y = op.eval_tensor(&t).unwrap();
-            let y = y.try_as_plain_ram().unwrap().as_slice::<i8>().unwrap().to_vec();
-            let expected: Vec<i8> = x.chunks_exact(h * w).flat_map(|plane| reference(&op, plane, h, w)).collect();
+            let (y, expected) = pooled_and_reference(&op, [c, h, w], seed);
             prop_assert_eq!(y, expected);
         }
 
@@ -571,11 +542,7 @@ mod tests {
             let pads = [top, left, kh - 1 - top, kw - 1 - left];
             let op = QAvgPool { kernel: [kh, kw], strides: [1, 1], pads, count_include_pad: include, zero_point: zp };
             prop_assert_eq!(op.output_hw(h, w), Some([h, w]));
-            let x: Vec<i8> = (0..c * h * w).map(|i| (seed.wrapping_mul(6364136223846793005).wrapping_add(i as u64 * 1442695040888963407) >> 56) as i8).collect();
-            let t = Tensor::from_shape(&[1, c, h, w], &x).unwrap();
-            let y = op.eval_tensor(&t).unwrap();
-            let y = y.try_as_plain_ram().unwrap().as_slice::<i8>().unwrap().to_vec();
-            let expected: Vec<i8> = x.chunks_exact(h * w).flat_map(|plane| reference(&op, plane, h, w)).collect();
+            let (y, expected) = pooled_and_reference(&op, [c, h, w], seed);
             prop_assert_eq!(y, expected);
         }
 

@@ -51,7 +51,10 @@ mod maxpool;
 mod nnef;
 mod pack;
 mod requant;
+mod shift;
 mod simd;
+#[cfg(test)]
+mod testing;
 
 pub use add::QAdd;
 pub use avgpool::QAvgPool;

@@ -12,6 +12,7 @@ use tract_nnef::tract_core::ops::nn::DataFormat;
 use tract_nnef::tract_core::tract_linalg::multithread::par_chunks_mut;
 
 use crate::im2col::{inside_columns, window_output};
+use crate::shift::{combine_shifted, redo_edge_columns, redo_edge_rows};
 use crate::window_pads;
 
 /// Bytes of the planes [`QMaxPool::pool_same`] takes at a time (its buffer stays in the
@@ -135,67 +136,18 @@ impl QMaxPool {
         let group = (SAME_GROUP / hw.max(1)).max(1) * hw;
         let mut rows = vec![0i8; group.min(x.len())];
         for (x, out) in x.chunks(group.max(1)).zip(out.chunks_mut(group.max(1))) {
-            let (n, rows) = (x.len(), &mut rows[..x.len()]);
-            // horizontal: rows[i] = max x[i + dx], dx in -left..=right
+            let rows = &mut rows[..x.len()];
+            // horizontal: rows[i] = max x[i + dx], dx in -left..=right; then the edge
+            // columns, whose shifted copies crossed into the next or previous row
             rows.copy_from_slice(x);
-            for dx in (1..=left)
-                .map(|d| -(d as isize))
-                .chain((1..=right).map(|d| d as isize))
-            {
-                let d = dx.unsigned_abs();
-                if d >= n {
-                    continue; // then every column is an edge column, taken below
-                }
-                let (to, from) = if dx > 0 {
-                    (&mut rows[..n - d], &x[d..])
-                } else {
-                    (&mut rows[d..], &x[..n - d])
-                };
-                for (m, &v) in to.iter_mut().zip(from) {
-                    *m = (*m).max(v);
-                }
-            }
-            // the edge columns, whose shifted copies crossed into the next or previous row
-            let edges = (0..left.min(w)).chain(w.saturating_sub(right).max(left.min(w))..w);
-            for (line, row) in x.chunks_exact(w).zip(rows.chunks_exact_mut(w)) {
-                for c in edges.clone() {
-                    let (a, b) = (c.saturating_sub(left), (c + right + 1).min(w));
-                    row[c] = line[a..b].iter().copied().fold(i8::MIN, i8::max);
-                }
-            }
-            // vertical: out[i] = max rows[i + dy·w], dy in -top..=bottom
+            let max = |m: &mut i8, v: i8| *m = (*m).max(v);
+            combine_shifted(rows, x, [left, right], 1, max);
+            redo_edge_columns(rows, x, w, [left, right], i8::MIN, i8::max);
+            // vertical: out[i] = max rows[i + dy·w], dy in -top..=bottom; then the edge rows
+            // of every plane, whose shifted copies crossed into another plane
             out.copy_from_slice(rows);
-            for dy in (1..=top)
-                .map(|d| -(d as isize))
-                .chain((1..=bottom).map(|d| d as isize))
-            {
-                let d = dy.unsigned_abs() * w;
-                if d >= n {
-                    continue;
-                }
-                let (to, from) = if dy > 0 {
-                    (&mut out[..n - d], &rows[d..])
-                } else {
-                    (&mut out[d..], &rows[..n - d])
-                };
-                for (m, &v) in to.iter_mut().zip(from) {
-                    *m = (*m).max(v);
-                }
-            }
-            // the edge rows of every plane, whose shifted copies crossed into another plane
-            let edge_rows = (0..top.min(h)).chain(h.saturating_sub(bottom).max(top.min(h))..h);
-            for (plane, out) in rows.chunks_exact(hw).zip(out.chunks_exact_mut(hw)) {
-                for y in edge_rows.clone() {
-                    let (a, b) = (y.saturating_sub(top), (y + bottom + 1).min(h));
-                    let dst = &mut out[y * w..(y + 1) * w];
-                    dst.fill(i8::MIN);
-                    for line in plane[a * w..b * w].chunks_exact(w) {
-                        for (m, &v) in dst.iter_mut().zip(line) {
-                            *m = (*m).max(v);
-                        }
-                    }
-                }
-            }
+            combine_shifted(out, rows, [top, bottom], w, max);
+            redo_edge_rows(out, rows, [h, w], [top, bottom], i8::MIN, i8::max);
         }
     }
 
@@ -369,8 +321,23 @@ impl TypedOp for QMaxPool {
 mod tests {
     use super::*;
     use crate::simd::{with_isa, Isa};
+    use crate::testing::seeded_planes;
     use proptest::prelude::*;
     use tract_nnef::tract_core::ops::cnn::{MaxPool, PaddingSpec, PoolSpec};
+
+    /// The spec of tract's max pool with `ours`'s window on `c` channels, padding explicit.
+    fn explicit(c: usize, ours: &QMaxPool) -> PoolSpec {
+        let p = ours.pads;
+        PoolSpec {
+            data_format: DataFormat::NCHW,
+            kernel_shape: ours.kernel.iter().copied().collect(),
+            padding: PaddingSpec::Explicit(tvec![p[0], p[1]], tvec![p[2], p[3]]),
+            dilations: Some(ours.dilations.iter().copied().collect()),
+            strides: Some(ours.strides.iter().copied().collect()),
+            input_channels: c,
+            output_channels: c,
+        }
+    }
 
     /// tract's own max pool on `x`, through an optimized model.
     fn tracts(spec: PoolSpec, x: &Tensor) -> (Tensor, Option<QMaxPool>) {
@@ -409,19 +376,8 @@ mod tests {
             prop_assume!(pads[0] < kh && pads[2] < kh && pads[1] < kw && pads[3] < kw);
             let ours = QMaxPool { kernel: [kh, kw], strides: [sy, sx], dilations: [dy, dx], pads };
             prop_assume!(ours.output_hw(h, w).is_some());
-            let x: Vec<i8> = (0..c * h * w)
-                .map(|i| (seed.wrapping_mul(6364136223846793005).wrapping_add(i as u64 * 1442695040888963407) >> 56) as i8)
-                .collect();
-            let x = Tensor::from_shape(&[1, c, h, w], &x).unwrap();
-            let spec = PoolSpec {
-                data_format: DataFormat::NCHW,
-                kernel_shape: tvec![kh, kw],
-                padding: PaddingSpec::Explicit(tvec![pads[0], pads[1]], tvec![pads[2], pads[3]]),
-                dilations: Some(tvec![dy, dx]),
-                strides: Some(tvec![sy, sx]),
-                input_channels: c,
-                output_channels: c,
-            };
+            let x = seeded_planes([c, h, w], seed);
+            let spec = explicit(c, &ours);
             let (theirs, converted) = tracts(spec, &x);
             prop_assert_eq!(converted.as_ref(), Some(&ours));
             prop_assert_eq!(ours.eval_tensor(&x).unwrap(), theirs);
@@ -438,19 +394,8 @@ mod tests {
             let pads = [top, left, kh - 1 - top, kw - 1 - left];
             let ours = QMaxPool { kernel: [kh, kw], strides: [1, 1], dilations: [1, 1], pads };
             prop_assert!(ours.keeps_size());
-            let x: Vec<i8> = (0..c * h * w)
-                .map(|i| (seed.wrapping_mul(6364136223846793005).wrapping_add(i as u64 * 1442695040888963407) >> 56) as i8)
-                .collect();
-            let x = Tensor::from_shape(&[1, c, h, w], &x).unwrap();
-            let spec = PoolSpec {
-                data_format: DataFormat::NCHW,
-                kernel_shape: tvec![kh, kw],
-                padding: PaddingSpec::Explicit(tvec![pads[0], pads[1]], tvec![pads[2], pads[3]]),
-                dilations: None,
-                strides: None,
-                input_channels: c,
-                output_channels: c,
-            };
+            let x = seeded_planes([c, h, w], seed);
+            let spec = explicit(c, &ours);
             let (theirs, _) = tracts(spec, &x);
             prop_assert_eq!(ours.eval_tensor(&x).unwrap(), theirs);
         }
@@ -464,10 +409,7 @@ mod tests {
         ) {
             let op = QMaxPool { kernel: [k, k], strides: [s, s], dilations: [1, 1], pads };
             prop_assume!(op.output_hw(h, w).is_some());
-            let x: Vec<i8> = (0..c * h * w)
-                .map(|i| (seed.wrapping_mul(6364136223846793005).wrapping_add(i as u64 * 1442695040888963407) >> 56) as i8)
-                .collect();
-            let x = Tensor::from_shape(&[1, c, h, w], &x).unwrap();
+            let x = seeded_planes([c, h, w], seed);
             let baseline = with_isa(Isa::Baseline, || op.eval_tensor(&x).unwrap()).unwrap();
             for isa in [Isa::Avx2, Isa::Avx512] {
                 if let Some(y) = with_isa(isa, || op.eval_tensor(&x).unwrap()) {
