@@ -102,79 +102,15 @@ impl QAvgPool {
         par_chunks_mut(&mut out, oh * ow, n * c * h * w, |first, planes| {
             // on a pool thread, tract's kernels may have left the vector state dirty
             crate::settle_vector_state();
-            self.pool_planes_fast(src, first, planes, [h, w], &rows, &cols, &recip);
+            // compiled for AVX-512 or AVX2, the widest this CPU has: the window sums and the
+            // `f32` division then take 16 or 8 lanes at a time
+            crate::simd::widest(
+                #[inline(always)]
+                || self.pool_planes(src, first, planes, [h, w], &rows, &cols, &recip),
+            );
             Ok(())
         })?;
         Tensor::from_shape(&[n, c, oh, ow], &out)
-    }
-
-    /// [`QAvgPool::pool_planes`], compiled for AVX-512 or AVX2, the widest this CPU has: the
-    /// window sums and the `f32` division then take 16 or 8 lanes at a time. The same
-    /// arithmetic, so the same bytes.
-    #[allow(clippy::too_many_arguments)]
-    fn pool_planes_fast(
-        &self,
-        src: &[i8],
-        first: usize,
-        out: &mut [i8],
-        hw: [usize; 2],
-        rows: &[(usize, usize, usize)],
-        cols: &[(usize, usize, usize)],
-        recip: &[u64],
-    ) {
-        match crate::simd::isa() {
-            #[cfg(target_arch = "x86_64")]
-            crate::simd::Isa::Avx512 => {
-                // SAFETY: `isa()` found these AVX-512 subsets on this CPU.
-                #[allow(unsafe_code)]
-                unsafe {
-                    self.pool_planes_avx512(src, first, out, hw, rows, cols, recip)
-                }
-            }
-            #[cfg(target_arch = "x86_64")]
-            crate::simd::Isa::Avx2 => {
-                // SAFETY: `isa()` found the AVX2 instructions on this CPU.
-                #[allow(unsafe_code)]
-                unsafe {
-                    self.pool_planes_avx2(src, first, out, hw, rows, cols, recip)
-                }
-            }
-            _ => self.pool_planes(src, first, out, hw, rows, cols, recip),
-        }
-    }
-
-    /// [`QAvgPool::pool_planes`] compiled for AVX-512 (F, BW, VL).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    #[allow(clippy::too_many_arguments)]
-    fn pool_planes_avx512(
-        &self,
-        src: &[i8],
-        first: usize,
-        out: &mut [i8],
-        hw: [usize; 2],
-        rows: &[(usize, usize, usize)],
-        cols: &[(usize, usize, usize)],
-        recip: &[u64],
-    ) {
-        self.pool_planes(src, first, out, hw, rows, cols, recip)
-    }
-
-    /// [`QAvgPool::pool_planes`] compiled for AVX2.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    #[allow(clippy::too_many_arguments)]
-    fn pool_planes_avx2(
-        &self,
-        src: &[i8],
-        first: usize,
-        out: &mut [i8],
-        hw: [usize; 2],
-        rows: &[(usize, usize, usize)],
-        cols: &[(usize, usize, usize)],
-        recip: &[u64],
-    ) {
-        self.pool_planes(src, first, out, hw, rows, cols, recip)
     }
 
     /// Pools the planes `first..` of `src` (`h`×`w` each) into `out` (whole output planes).

@@ -61,16 +61,27 @@ impl QMaxPool {
             |first, planes| {
                 // on a pool thread, tract's kernels may have left the vector state dirty
                 crate::settle_vector_state();
+                // compiled for AVX-512 or AVX2, the widest this CPU has (the x86_64 baseline,
+                // SSE2, has no signed byte maximum: `pmaxsb` came with SSE4.1, and without it
+                // every maximum is a compare and a blend); the same bytes
                 if self.keeps_size() && h * w > 0 {
                     let x = &src[first * h * w..(first + planes.len() / (h * w).max(1)) * h * w];
-                    self.pool_same_fast(x, [h, w], planes);
+                    crate::simd::widest(
+                        #[inline(always)]
+                        || self.pool_same(x, [h, w], planes),
+                    );
                     return Ok(());
                 }
                 let mut rows = vec![i8::MIN; h * ow];
-                for (i, dst) in planes.chunks_exact_mut((oh * ow).max(1)).enumerate() {
-                    let plane = &src[(first + i) * h * w..(first + i + 1) * h * w];
-                    self.pool_plane_fast(plane, [h, w], &mut rows, dst);
-                }
+                crate::simd::widest(
+                    #[inline(always)]
+                    || {
+                        for (i, dst) in planes.chunks_exact_mut((oh * ow).max(1)).enumerate() {
+                            let plane = &src[(first + i) * h * w..(first + i + 1) * h * w];
+                            self.pool_plane(plane, [h, w], &mut rows, dst);
+                        }
+                    },
+                );
                 Ok(())
             },
         )?;
@@ -84,43 +95,6 @@ impl QMaxPool {
             && self.dilations == [1, 1]
             && self.pads[0] + self.pads[2] + 1 == kh
             && self.pads[1] + self.pads[3] + 1 == kw
-    }
-
-    /// [`QMaxPool::pool_same`], compiled for AVX-512 or AVX2, the widest this CPU has.
-    fn pool_same_fast(&self, x: &[i8], hw: [usize; 2], out: &mut [i8]) {
-        match crate::simd::isa() {
-            #[cfg(target_arch = "x86_64")]
-            crate::simd::Isa::Avx512 => {
-                // SAFETY: `isa()` found these AVX-512 subsets on this CPU.
-                #[allow(unsafe_code)]
-                unsafe {
-                    self.pool_same_avx512(x, hw, out)
-                }
-            }
-            #[cfg(target_arch = "x86_64")]
-            crate::simd::Isa::Avx2 => {
-                // SAFETY: `isa()` found the AVX2 instructions on this CPU.
-                #[allow(unsafe_code)]
-                unsafe {
-                    self.pool_same_avx2(x, hw, out)
-                }
-            }
-            _ => self.pool_same(x, hw, out),
-        }
-    }
-
-    /// [`QMaxPool::pool_same`] compiled for AVX-512 (F, BW, VL).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    fn pool_same_avx512(&self, x: &[i8], hw: [usize; 2], out: &mut [i8]) {
-        self.pool_same(x, hw, out)
-    }
-
-    /// [`QMaxPool::pool_same`] compiled for AVX2.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn pool_same_avx2(&self, x: &[i8], hw: [usize; 2], out: &mut [i8]) {
-        self.pool_same(x, hw, out)
     }
 
     /// The planes `x` pooled into `out` for a window that [`QMaxPool::keeps_size`]: the
@@ -149,45 +123,6 @@ impl QMaxPool {
             combine_shifted(out, rows, [top, bottom], w, max);
             redo_edge_rows(out, rows, [h, w], [top, bottom], i8::MIN, i8::max);
         }
-    }
-
-    /// [`QMaxPool::pool_plane`], compiled for AVX-512 or AVX2, the widest this CPU has (the
-    /// x86_64 baseline, SSE2, has no signed byte maximum: `pmaxsb` came with SSE4.1, and
-    /// without it every maximum is a compare and a blend). Same bytes.
-    fn pool_plane_fast(&self, plane: &[i8], hw: [usize; 2], rows: &mut [i8], out: &mut [i8]) {
-        match crate::simd::isa() {
-            #[cfg(target_arch = "x86_64")]
-            crate::simd::Isa::Avx512 => {
-                // SAFETY: `isa()` found these AVX-512 subsets on this CPU.
-                #[allow(unsafe_code)]
-                unsafe {
-                    self.pool_plane_avx512(plane, hw, rows, out)
-                }
-            }
-            #[cfg(target_arch = "x86_64")]
-            crate::simd::Isa::Avx2 => {
-                // SAFETY: `isa()` found the AVX2 instructions on this CPU.
-                #[allow(unsafe_code)]
-                unsafe {
-                    self.pool_plane_avx2(plane, hw, rows, out)
-                }
-            }
-            _ => self.pool_plane(plane, hw, rows, out),
-        }
-    }
-
-    /// [`QMaxPool::pool_plane`] compiled for AVX-512 (F, BW, VL).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    fn pool_plane_avx512(&self, plane: &[i8], hw: [usize; 2], rows: &mut [i8], out: &mut [i8]) {
-        self.pool_plane(plane, hw, rows, out)
-    }
-
-    /// [`QMaxPool::pool_plane`] compiled for AVX2.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn pool_plane_avx2(&self, plane: &[i8], hw: [usize; 2], rows: &mut [i8], out: &mut [i8]) {
-        self.pool_plane(plane, hw, rows, out)
     }
 
     /// One plane: `rows[y][ox]` the maximum over window row `y` of output column `ox`, then

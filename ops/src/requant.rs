@@ -120,61 +120,6 @@ impl Row {
             *d = (r + self.zero_point).clamp(self.lo, self.hi) as i8;
         }
     }
-
-    /// [`Row::run`], compiled for AVX-512 or AVX2, the widest this CPU has: the compiler
-    /// then vectorizes the 64-bit products (`vpmuldq`), 8 or 4 at a time. The same integer
-    /// arithmetic, so the same bytes.
-    #[cfg(target_arch = "x86_64")]
-    fn run_fast(self, src: &[i32], dst: &mut [i8]) {
-        if has_avx512() {
-            // SAFETY: `has_avx512()` found these AVX-512 subsets on this CPU.
-            #[allow(unsafe_code)]
-            unsafe {
-                self.run_avx512(src, dst)
-            }
-        } else if has_avx2() {
-            // SAFETY: `has_avx2()` found the AVX2 instructions on this CPU.
-            #[allow(unsafe_code)]
-            unsafe {
-                self.run_avx2(src, dst)
-            }
-        } else {
-            self.run(src, dst)
-        }
-    }
-
-    /// [`Row::run`] compiled for AVX2.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn run_avx2(self, src: &[i32], dst: &mut [i8]) {
-        self.run(src, dst)
-    }
-
-    /// [`Row::run`] compiled for AVX-512 (F, BW, VL).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    fn run_avx512(self, src: &[i32], dst: &mut [i8]) {
-        self.run(src, dst)
-    }
-
-    #[cfg(not(target_arch = "x86_64"))]
-    fn run_fast(self, src: &[i32], dst: &mut [i8]) {
-        self.run(src, dst)
-    }
-}
-
-/// Whether the AVX-512 path of [`Row`] runs on this CPU.
-#[cfg(target_arch = "x86_64")]
-fn has_avx512() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512bw")
-        && std::arch::is_x86_feature_detected!("avx512vl")
-}
-
-/// Whether the AVX2 path of [`Row`] runs on this CPU.
-#[cfg(target_arch = "x86_64")]
-fn has_avx2() -> bool {
-    std::arch::is_x86_feature_detected!("avx2")
 }
 
 impl Requant {
@@ -201,19 +146,26 @@ impl Requant {
         par_chunks_mut(&mut out, inner.max(1), values.len(), |first, runs| {
             // on a pool thread, tract's kernels may have left the vector state dirty
             crate::settle_vector_state();
-            for (i, dst) in runs.chunks_exact_mut(inner.max(1)).enumerate() {
-                let c = (first + i) % channels.max(1);
-                let start = (first + i) * inner;
-                let row = Row {
-                    input_zero_point: self.input_zero_point,
-                    mantissa: per_channel(&mantissa, c),
-                    shift: per_channel(&shift, c),
-                    zero_point: zp,
-                    lo,
-                    hi,
-                };
-                row.run_fast(&values[start..start + inner], dst);
-            }
+            // compiled for AVX-512 or AVX2, the widest this CPU has: the compiler then
+            // vectorizes the 64-bit products (`vpmuldq`), 8 or 4 at a time; the same bytes
+            crate::simd::widest(
+                #[inline(always)]
+                || {
+                    for (i, dst) in runs.chunks_exact_mut(inner.max(1)).enumerate() {
+                        let c = (first + i) % channels.max(1);
+                        let start = (first + i) * inner;
+                        let row = Row {
+                            input_zero_point: self.input_zero_point,
+                            mantissa: per_channel(&mantissa, c),
+                            shift: per_channel(&shift, c),
+                            zero_point: zp,
+                            lo,
+                            hi,
+                        };
+                        row.run(&values[start..start + inner], dst);
+                    }
+                },
+            );
             Ok(())
         })?;
         Tensor::from_shape(x.shape(), &out)
@@ -335,6 +287,7 @@ impl TypedOp for Dequant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simd::{widest, with_isa, Isa};
     use crate::FixedMultiplier;
     use proptest::prelude::*;
 
@@ -394,22 +347,11 @@ mod tests {
             let row = Row { input_zero_point: izp, mantissa: f.mantissa, shift: f.shift, zero_point: zp, lo, hi };
             let (mut a, mut b) = (vec![0i8; src.len()], vec![0i8; src.len()]);
             row.run(&src, &mut a);
-            row.run_fast(&src, &mut b);
-            prop_assert_eq!(&a, &b);
-            // each vector path this CPU has, whichever `run_fast` picks
-            #[cfg(target_arch = "x86_64")]
-            {
-                if has_avx2() {
-                    // SAFETY: the CPU has AVX2.
-                    #[allow(unsafe_code)]
-                    unsafe { row.run_avx2(&src, &mut b) };
-                    prop_assert_eq!(&a, &b);
-                }
-                if has_avx512() {
-                    // SAFETY: the CPU has AVX-512 F, BW and VL.
-                    #[allow(unsafe_code)]
-                    unsafe { row.run_avx512(&src, &mut b) };
-                    prop_assert_eq!(&a, &b);
+            // each instruction set this CPU has, as `widest` runs it
+            for isa in [Isa::Baseline, Isa::Avx2, Isa::Avx512] {
+                b.fill(0);
+                if with_isa(isa, || widest(#[inline(always)] || row.run(&src, &mut b))).is_some() {
+                    prop_assert_eq!(&a, &b, "{:?}", isa);
                 }
             }
         }

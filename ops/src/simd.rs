@@ -63,6 +63,37 @@ pub(crate) fn isa() -> Isa {
     Isa::Baseline
 }
 
+/// Runs `f` compiled for the widest instruction set this CPU has among [`Isa`]'s: `f` is
+/// inlined into a wrapper built for AVX-512 or AVX2, and the loops it inlines are vectorized
+/// for that set. The same arithmetic, so the same bytes. Mark the closure
+/// `#[inline(always)]`, and what it calls too, or the wider build never reaches its loops.
+#[inline(always)]
+pub(crate) fn widest<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        /// `f` compiled for AVX-512 (F, BW, VL).
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+        fn avx512<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        /// `f` compiled for AVX2.
+        #[target_feature(enable = "avx2")]
+        fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        match isa() {
+            // SAFETY: `isa()` found these AVX-512 subsets on this CPU.
+            #[allow(unsafe_code)]
+            Isa::Avx512 => return unsafe { avx512(f) },
+            // SAFETY: `isa()` found the AVX2 instructions on this CPU.
+            #[allow(unsafe_code)]
+            Isa::Avx2 => return unsafe { avx2(f) },
+            Isa::Baseline => {}
+        }
+    }
+    f()
+}
+
 /// Runs `f` with [`isa`] answering `isa` on this thread, if this CPU has it (`None` if not).
 #[cfg(test)]
 pub(crate) fn with_isa<R>(isa: Isa, f: impl FnOnce() -> R) -> Option<R> {
