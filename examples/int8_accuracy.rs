@@ -2,7 +2,7 @@
 //! calibration method: fp32 and int8 top-1 on the 1,000 test fixtures, agreement, logit cosine.
 //!
 //! ```sh
-//! cargo run --release --example int8_accuracy -- [METHOD ...] [--calib N] [--test N] [--per-tensor] [--concat-per-branch]
+//! cargo run --release --example int8_accuracy -- [METHOD ...] [--calib N] [--test N] [--per-tensor] [--concat-per-branch] [--unsnapped-scales]
 //! ```
 //! Methods: minmax, percentile, percentile:P, entropy, mse (default: all but mse).
 
@@ -19,7 +19,7 @@ use inception_edge_compiler::{
 fn main() -> anyhow::Result<()> {
     let mut methods = Vec::new();
     let (mut n_calib, mut n_test, mut per_channel) = (200usize, 1000usize, true);
-    let mut concat_per_branch = false;
+    let (mut concat_per_branch, mut fusable_scales) = (false, true);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -27,6 +27,7 @@ fn main() -> anyhow::Result<()> {
             "--test" => n_test = args.next().context("--test N")?.parse()?,
             "--per-tensor" => per_channel = false,
             "--concat-per-branch" => concat_per_branch = true,
+            "--unsnapped-scales" => fusable_scales = false,
             m => methods.push(m.parse::<Method>().map_err(anyhow::Error::msg)?),
         }
     }
@@ -84,6 +85,7 @@ fn main() -> anyhow::Result<()> {
                 method,
                 per_channel,
                 concat_per_branch,
+                fusable_scales,
                 ..Options::default()
             },
         )?;

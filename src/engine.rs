@@ -160,6 +160,9 @@ impl Engine {
             });
         }
         let plan = guarded(&origin, || {
+            let mut model = model;
+            // requantization inside tract's matrix kernel where the multipliers allow it
+            inception_edge_ops::fuse_requant(&mut model)?;
             let mut model = model.into_optimized()?;
             // int8 packing and max pooling: our operators (same bytes, several times faster)
             inception_edge_ops::fast_ops(&mut model)?;

@@ -159,7 +159,10 @@ fn the_memory_estimate_counts_every_weight_and_the_largest_values() {
         if let Some(k) = &fact.konst {
             weights += usize::from(k.datum_type().unquantized() == i8::datum_type()) * bytes;
         } else {
-            largest = largest.max(bytes);
+            // i32 accumulators may never exist: requantized inside the matrix kernel
+            if fact.datum_type != i32::datum_type() {
+                largest = largest.max(bytes);
+            }
             all += bytes;
         }
     }
@@ -167,8 +170,8 @@ fn the_memory_estimate_counts_every_weight_and_the_largest_values() {
     // packed panels pad the weights, never drop any; biases and tables come on top
     assert!(memory.constants >= weights, "{memory:?} < {weights}");
     assert!(memory.constants < 2 * weights + 65_536, "{memory:?}");
-    // at least the largest value is alive at some step, never more than all of them (plus
-    // the packed patch matrices, at most as large again as everything else)
+    // at least the largest int8 or f32 value is alive at some step, never more than all of
+    // them (plus the packed patch matrices, at most as large again as everything else)
     assert!(memory.peak_activations >= largest, "{memory:?} < {largest}");
     assert!(memory.peak_activations < 2 * all, "{memory:?} vs {all}");
 }

@@ -34,6 +34,13 @@ pub struct Options {
     /// convolution (default) instead of tract's quantized convolution. Bit-identical results;
     /// tract's own quantized im2col path is several times slower.
     pub own_im2col: bool,
+    /// Snap each convolution's per-channel weight scales to whole multiples `m[c] · A` of one
+    /// layer scale, with `|accumulator| · m[c]` provably below 2^31 (default). The
+    /// requantization after the convolution is then an integer multiply per channel and one
+    /// scale for the layer, which the runtime runs inside tract's matrix kernel
+    /// ([`fuse_requant`](inception_edge_ops::fuse_requant)) with the same bytes. A weight
+    /// scale grows by at most a factor `1 + 1/m[c]`.
+    pub fusable_scales: bool,
 }
 
 impl Default for Options {
@@ -43,6 +50,7 @@ impl Default for Options {
             per_channel: true,
             concat_per_branch: false,
             own_im2col: true,
+            fusable_scales: true,
         }
     }
 }
@@ -101,6 +109,73 @@ pub fn quantize_weights(w: &Tensor, per_channel: bool) -> Result<(Tensor, Vec<f3
         .map(|(i, &v)| (v / scales[i / per]).round().clamp(-127.0, 127.0) as i8)
         .collect();
     Ok((Tensor::from_shape(w.shape(), &q)?, scales))
+}
+
+/// The largest per-channel multiplier of snapped weight scales (15 bits): with the layer's
+/// requantization scale rounded to [`UNIT_BITS`] significant bits, every product
+/// `m[c] · unit` fits the 31 bits of a fixed-point multiplier exactly.
+const MAX_SNAP: u64 = 1 << 15;
+
+/// Significant bits of the layer's requantization scale `A / output scale` (an exact `f32`).
+const UNIT_BITS: i32 = 16;
+
+/// `x > 0` rounded to `bits` significant bits.
+fn round_to_bits(x: f64, bits: i32) -> f64 {
+    let e = x.log2().floor() as i32 + 1 - bits;
+    (x * 2f64.powi(-e)).round() * 2f64.powi(e)
+}
+
+/// Per-channel weight scales snapped to whole multiples of one layer scale (see
+/// [`Options::fusable_scales`]).
+#[derive(Debug, Clone, PartialEq)]
+struct Snap {
+    /// The layer scale `A`.
+    unit: f64,
+    /// `m[c]`: the weight scale of channel `c` is `m[c] · A`.
+    multiples: Vec<u64>,
+}
+
+impl Snap {
+    /// Snaps the scales `scales[c]` of the i8 weights `wq` (`[O, ...]`, quantized with those
+    /// scales) and i32 biases `bq`, for inputs whose distance to the zero point is at most
+    /// `in_range`: `m[c] · A ≥ scales[c]`, and `m[c]` times the largest accumulator channel
+    /// `c` can reach (`Σ|wq[c]| · in_range + |bq[c]|`, at least as large as with the grown
+    /// scale) stays below 2^31. `None` if some channel's accumulator alone can reach 2^31.
+    fn new(wq: &[i8], scales: &[f32], bq: &[i32], in_range: u64) -> Option<Snap> {
+        let per = wq.len() / scales.len().max(1);
+        let mut unit = 0f64;
+        for (c, &s) in scales.iter().enumerate() {
+            let sum: u64 = wq[c * per..(c + 1) * per]
+                .iter()
+                .map(|&w| w.unsigned_abs() as u64)
+                .sum();
+            let bound = sum * in_range + bq[c].unsigned_abs() as u64;
+            let most = (i32::MAX as u64 / bound.max(1)).min(MAX_SNAP);
+            if most == 0 {
+                return None;
+            }
+            unit = unit.max(s as f64 / most as f64);
+        }
+        if scales.windows(2).all(|w| w[0] == w[1]) {
+            // one scale for the layer (per-tensor weights): it is the unit, nothing grows
+            return Some(Snap {
+                unit: scales.first().copied().unwrap_or(1.0) as f64,
+                multiples: vec![1; scales.len()],
+            });
+        }
+        let multiples = scales
+            .iter()
+            // a relative 1e-9 below a whole multiple is that multiple: the weights that
+            // reach 127 then round to 127.00000…, which the clamp keeps
+            .map(|&s| ((s as f64 / unit) * (1.0 - 1e-9)).ceil().max(1.0) as u64)
+            .collect();
+        Some(Snap { unit, multiples })
+    }
+
+    /// The snapped scale of channel `c`.
+    fn scale(&self, c: usize) -> f64 {
+        self.multiples[c] as f64 * self.unit
+    }
 }
 
 /// An int8 value: `real[c] = (q − zp) · scales[c]` along axis 1 (one scale for all channels
@@ -303,8 +378,9 @@ impl Builder<'_> {
             .wire_node(format!("{name}.dequant"), op, &[input, s])?[0])
     }
 
-    /// An int8 convolution with i32 accumulators; returns the accumulator wire and the real
-    /// value of one accumulator unit per output channel.
+    /// An int8 convolution with i32 accumulators; returns the accumulator wire, the real
+    /// value of one accumulator unit per output channel and, with
+    /// [`Options::fusable_scales`], how those scales were snapped.
     ///
     /// The input's per-channel scales fold into the weights (`w'[o, c] = w[o, c] · s[c]`)
     /// before the weights are quantized per output channel, so a tensor whose channels come
@@ -317,7 +393,7 @@ impl Builder<'_> {
         group: usize,
         weights: &Tensor,
         bias: &Tensor,
-    ) -> Result<(OutletId, Vec<f32>)> {
+    ) -> Result<(OutletId, Vec<f32>, Option<Snap>)> {
         let weights = weights.cast_to::<f32>()?;
         let shape = weights.shape().to_vec();
         let (out_channels, in_per_group) = (shape[0], shape[1]);
@@ -334,7 +410,7 @@ impl Builder<'_> {
                 v * x.scale(c)
             })
             .collect();
-        let (wq, acc_scales) =
+        let (mut wq, mut acc_scales) =
             quantize_weights(&Tensor::from_shape(&shape, &folded)?, self.opts.per_channel)?;
         let bias = bias.cast_to::<f32>()?;
         let bias = bias.try_as_plain_ram()?;
@@ -346,14 +422,36 @@ impl Builder<'_> {
                 reason: format!("{} biases for {out_channels} channels", bias.len()),
             });
         }
-        let bq: Vec<i32> = (0..out_channels)
-            .map(|c| {
-                let b = if bias.len() == 1 { bias[0] } else { bias[c] };
-                (b as f64 / acc_scales[c] as f64)
-                    .round()
-                    .clamp(i32::MIN as f64, i32::MAX as f64) as i32
-            })
-            .collect();
+        let quantize_bias = |scale: &dyn Fn(usize) -> f64| -> Vec<i32> {
+            (0..out_channels)
+                .map(|c| {
+                    let b = if bias.len() == 1 { bias[0] } else { bias[c] };
+                    (b as f64 / scale(c))
+                        .round()
+                        .clamp(i32::MIN as f64, i32::MAX as f64) as i32
+                })
+                .collect()
+        };
+        let mut bq = quantize_bias(&|c| acc_scales[c] as f64);
+        let mut snap = None;
+        if self.opts.fusable_scales {
+            let in_range = (-128 - x.zp)
+                .unsigned_abs()
+                .max((127 - x.zp).unsigned_abs());
+            let w = wq.try_as_plain_ram()?.as_slice::<i8>()?.to_vec();
+            if let Some(s) = Snap::new(&w, &acc_scales, &bq, in_range as u64) {
+                let per = folded.len() / out_channels.max(1);
+                let q: Vec<i8> = folded
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| (v as f64 / s.scale(i / per)).round().clamp(-127.0, 127.0) as i8)
+                    .collect();
+                wq = Tensor::from_shape(&shape, &q)?;
+                bq = quantize_bias(&|c| s.scale(c));
+                acc_scales = (0..out_channels).map(|c| s.scale(c) as f32).collect();
+                snap = Some(s);
+            }
+        }
         let (input, spec, wq, plane) = match self.im2col(name, x, &spec, group, &shape)? {
             Some((patches, spec, plane)) => {
                 let k = in_per_group * kernel;
@@ -390,7 +488,7 @@ impl Builder<'_> {
             );
             acc = self.model.wire_node(format!("{name}.image"), op, &[acc])?[0];
         }
-        Ok((acc, acc_scales))
+        Ok((acc, acc_scales, snap))
     }
 
     /// With [`Options::own_im2col`], for a 2-D NCHW convolution of one group: the flat
@@ -462,7 +560,7 @@ impl Builder<'_> {
         &mut self,
         step: &Step,
         acc: OutletId,
-        acc_scales: &[f32],
+        (acc_scales, snap): (&[f32], Option<&Snap>),
         relu: bool,
         kind: &'static str,
         post: &[AxisOp],
@@ -484,10 +582,18 @@ impl Builder<'_> {
         }
         if read || (is_output && relu) {
             let Params { scale, zp, amax } = self.target(step.end)?;
-            let mult: Vec<f64> = acc_scales
-                .iter()
-                .map(|&a| a as f64 / scale as f64)
-                .collect();
+            let mult: Vec<f64> = match snap {
+                // m[c] · B with B = A / scale rounded to 16 bits: exact products, so that the
+                // requantization is an integer multiply per channel, then one f32-exact scale
+                Some(snap) => {
+                    let unit = round_to_bits(snap.unit / scale as f64, UNIT_BITS);
+                    snap.multiples.iter().map(|&m| m as f64 * unit).collect()
+                }
+                None => acc_scales
+                    .iter()
+                    .map(|&a| a as f64 / scale as f64)
+                    .collect(),
+            };
             let mut q = self.requant(name, acc, 0, &mult, zp, relu)?;
             for (i, a) in post.iter().enumerate() {
                 q = self
@@ -587,9 +693,10 @@ impl Builder<'_> {
                 relu,
             } => {
                 let x = self.value(step.inputs[0])?;
-                let (acc, scales) =
+                let (acc, scales, snap) =
                     self.conv(&name, &x, op.pool_spec.clone(), op.group, weights, bias)?;
-                self.finish_accumulators(step, acc, &scales, *relu, "conv", &[])?;
+                let scales = (&scales[..], snap.as_ref());
+                self.finish_accumulators(step, acc, scales, *relu, "conv", &[])?;
             }
             StepKind::Linear {
                 weights,
@@ -610,9 +717,11 @@ impl Builder<'_> {
                     None => tensor0(0f32),
                 };
                 let spec = one_by_one(k, n);
-                let (acc, scales) = self.conv(&name, &Q { wire: x4, ..x }, spec, 1, &w4, &b)?;
+                let (acc, scales, snap) =
+                    self.conv(&name, &Q { wire: x4, ..x }, spec, 1, &w4, &b)?;
                 let post = [AxisOp::Rm(3), AxisOp::Rm(2)];
-                self.finish_accumulators(step, acc, &scales, *relu, "linear", &post)?;
+                let scales = (&scales[..], snap.as_ref());
+                self.finish_accumulators(step, acc, scales, *relu, "linear", &post)?;
             }
             StepKind::MaxPool(op) => {
                 let x = self.value(step.inputs[0])?;

@@ -43,6 +43,7 @@ thread_local! {
 
 /// The widest instruction set this CPU has among [`Isa`]'s (in tests, the one [`with_isa`]
 /// chose).
+#[cfg_attr(not(any(test, target_arch = "x86_64")), allow(dead_code))]
 pub(crate) fn isa() -> Isa {
     #[cfg(test)]
     if let Some(isa) = FORCED.get() {

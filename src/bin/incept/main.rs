@@ -113,6 +113,11 @@ struct QuantizeArgs {
     /// im2col and a 1×1 convolution (same outputs, slower; for comparison).
     #[arg(long)]
     tract_im2col: bool,
+    /// Keep each output channel's own weight scale instead of snapping a layer's scales to
+    /// whole multiples of one (the requantizations then run as a separate operator instead
+    /// of inside tract's matrix kernel; slower, for comparison).
+    #[arg(long)]
+    unsnapped_scales: bool,
     /// Make this node (by name) the model's only output, e.g. a classifier's features.
     #[arg(long)]
     output_node: Option<String>,

@@ -85,6 +85,7 @@ pub fn run(args: QuantizeArgs) -> anyhow::Result<ExitCode> {
         per_channel: !args.per_tensor,
         concat_per_branch: args.concat_per_branch,
         own_im2col: !args.tract_im2col,
+        fusable_scales: !args.unsnapped_scales,
     };
     let calib_path = match (&args.calib, &imported) {
         (Some(p), _) => p.clone(),

@@ -1,0 +1,448 @@
+//! Requantization inside tract's matrix kernel.
+//!
+//! A quantized convolution leaves i32 accumulators that [`Requant`] turns into i8: the
+//! kernel writes 4 bytes per value and [`Requant`] reads them again. When the multipliers of
+//! a [`Requant`] are whole multiples `m[c] · B` of one scale `B` that an `f32` holds exactly,
+//! and `m[c]` times the largest accumulator channel `c` can reach stays below 2^31, the same
+//! arithmetic is an integer multiply per channel, tract's rounding scale (round half up, as
+//! [`Requant`]), the zero point and the clamp: operators that tract's optimizer fuses into
+//! the matrix kernel, which then stores i8. The compiler snaps weight scales so that every
+//! convolution qualifies (`Options::fusable_scales` of `inception-edge-compiler`).
+
+use tract_nnef::internal::*;
+use tract_nnef::tract_core::ops::cast::cast;
+use tract_nnef::tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_nnef::tract_core::ops::einsum::EinSum;
+use tract_nnef::tract_core::ops::math;
+use tract_nnef::tract_core::ops::nn::DataFormat;
+use tract_nnef::tract_core::tract_linalg::generic::rounding::Scaler;
+use tract_nnef::tract_core::tract_linalg::mmm::RoundingPolicy;
+
+use crate::Requant;
+
+/// The largest divisor [`decompose`] tries on the common factor of the multipliers.
+const MAX_DIVISOR: u128 = 1 << 16;
+
+/// Replaces every [`Requant`] of a quantized convolution's accumulators whose multipliers
+/// qualify (see the module docs) by tract's operators, which its optimizer then fuses into the
+/// convolution's matrix kernel; run it before the optimizer. Returns how many it replaced.
+/// Outputs are bit-identical: the operators compute exactly what [`Requant`] computes.
+pub fn fuse_requant(model: &mut TypedModel) -> TractResult<usize> {
+    let mut fused = 0;
+    for id in 0..model.nodes.len() {
+        let Some(plan) = plan_for(model, id)? else {
+            continue;
+        };
+        let node = model.node(id);
+        let (name, input, dt) = (
+            node.name.clone(),
+            node.inputs[0],
+            node.outputs[0].fact.datum_type,
+        );
+        let rank = model.outlet_fact(input)?.rank();
+        let scalar = |v: i32| tensor0(v).broadcast_into_rank(rank);
+        let mut shape = tvec![1; rank];
+        shape[plan.axis] = plan.multiples.len();
+        let multiples = Tensor::from_shape(&shape, &plan.multiples)?;
+
+        let mut patch = TypedModelPatch::new(format!("fuse requantization {name}"));
+        let mut x = patch.tap_model(model, input)?;
+        if plan.multiples.iter().any(|&m| m != 1) {
+            let m = patch.add_const(format!("{name}.multiples"), multiples)?;
+            x = patch.wire_node(format!("{name}.mul"), math::mul(), &[x, m])?[0];
+        }
+        let scaler = Scaler::new(plan.unit, RoundingPolicy::PlusInf);
+        x = patch.wire_node(format!("{name}.scale"), math::q_scale(scaler), &[x])?[0];
+        if plan.zero_point != 0 {
+            let zp = patch.add_const(format!("{name}.zero_point"), scalar(plan.zero_point)?)?;
+            x = patch.wire_node(format!("{name}.add"), math::add(), &[x, zp])?[0];
+        }
+        let lo = patch.add_const(format!("{name}.lo"), scalar(plan.lo)?)?;
+        x = patch.wire_node(format!("{name}.max"), math::max(), &[x, lo])?[0];
+        let hi = patch.add_const(format!("{name}.hi"), scalar(plan.hi)?)?;
+        x = patch.wire_node(format!("{name}.min"), math::min(), &[x, hi])?[0];
+        x = patch.wire_node(format!("{name}.cast"), cast(dt), &[x])?[0];
+        patch.shunt_outside(model, OutletId::new(id, 0), x)?;
+        patch.apply(model)?;
+        fused += 1;
+    }
+    Ok(fused)
+}
+
+/// How a qualifying [`Requant`] becomes tract's operators.
+#[derive(Debug, Clone, PartialEq)]
+struct Plan {
+    axis: usize,
+    multiples: Vec<i32>,
+    unit: f32,
+    zero_point: i32,
+    lo: i32,
+    hi: i32,
+}
+
+/// The plan for node `id` if it is a qualifying [`Requant`]: of the i32 accumulators of a
+/// quantized [`Conv`] or [`EinSum`] (through reshapes of axes after the channel axis only), with
+/// multipliers `m[c] · unit` such that no accumulator times its `m[c]` reaches 2^31.
+fn plan_for(model: &TypedModel, id: usize) -> TractResult<Option<Plan>> {
+    let node = model.node(id);
+    let Some(op) = node.op_as::<Requant>() else {
+        return Ok(None);
+    };
+    if op.input_zero_point != 0
+        || model.outlet_fact(node.inputs[0])?.datum_type != i32::datum_type()
+    {
+        return Ok(None);
+    }
+    let konst = |o: OutletId| model.outlet_fact(o).ok().and_then(|f| f.konst.clone());
+    let (Some(mantissa), Some(shift)) = (konst(node.inputs[1]), konst(node.inputs[2])) else {
+        return Ok(None);
+    };
+    // back to the convolution, through reshapes that leave the channel axis alone
+    let mut at = node.inputs[0];
+    let prod = loop {
+        let prev = model.node(at.node);
+        if prev.outputs[0].successors.len() != 1 {
+            return Ok(None);
+        }
+        match prev.op_as::<AxisOp>() {
+            Some(AxisOp::Reshape(start, _, _)) if *start > op.axis => at = prev.inputs[0],
+            Some(_) => return Ok(None),
+            None => break prev,
+        }
+    };
+    // the convolution as the compiler writes it, or as tract's decluttering leaves it: the
+    // output axis of the weights' first (output channel) axis must be the Requant's
+    let (q_params, out_axis) = if let Some(es) = prod.op_as::<EinSum>() {
+        let axis = es
+            .axes
+            .iter_all_axes()
+            .find(|a| a.inputs[1].first() == Some(&0));
+        (
+            es.q_params,
+            axis.and_then(|a| a.outputs[0].first().copied()),
+        )
+    } else if let Some(conv) = prod.op_as::<Conv>() {
+        let nchw = conv.pool_spec.data_format == DataFormat::NCHW;
+        let oihw = conv.kernel_fmt == KernelFormat::OIHW;
+        (conv.q_params, (nchw && oihw).then_some(1))
+    } else {
+        return Ok(None);
+    };
+    // inputs: data, weights, bias, data zero point and scale, weights zero point and scale,
+    // output zero point and scale
+    if q_params != Some(i32::datum_type()) || prod.inputs.len() != 9 || out_axis != Some(op.axis) {
+        return Ok(None);
+    }
+    let ks: Vec<Option<Arc<Tensor>>> = prod.inputs[1..].iter().map(|&o| konst(o)).collect();
+    let Some(ks) = ks.into_iter().collect::<Option<Vec<_>>>() else {
+        return Ok(None);
+    };
+    let (weights, bias) = (&ks[0], &ks[1]);
+    let scalar_i32 = |t: &Tensor| t.cast_to_scalar::<i32>().ok();
+    let scalar_f32 = |t: &Tensor| t.cast_to_scalar::<f32>().ok();
+    let (Some(x0), Some(w0), Some(c0)) =
+        (scalar_i32(&ks[2]), scalar_i32(&ks[4]), scalar_i32(&ks[6]))
+    else {
+        return Ok(None);
+    };
+    let ones = [&ks[3], &ks[5], &ks[7]]
+        .iter()
+        .all(|t| scalar_f32(t) == Some(1.0));
+    if w0 != 0 || c0 != 0 || !ones || weights.datum_type().unquantized() != i8::datum_type() {
+        return Ok(None);
+    }
+    let channels = weights.shape()[0];
+    let w = weights.try_as_plain_ram()?;
+    let w = w.as_slice::<i8>()?;
+    let bias = bias.cast_to::<i32>()?;
+    let bias = bias.try_as_plain_ram()?;
+    let bias = bias.as_slice::<i32>()?;
+    let mantissa = mantissa.try_as_plain_ram()?.as_slice::<i32>()?.to_vec();
+    let shift = shift.try_as_plain_ram()?.as_slice::<i32>()?.to_vec();
+    if channels == 0 || (bias.len() != 1 && bias.len() != channels) {
+        return Ok(None);
+    }
+    if mantissa.len() != shift.len() || (mantissa.len() != 1 && mantissa.len() != channels) {
+        return Ok(None);
+    }
+    let Some((mut multiples, mut unit)) = decompose(&mantissa, &shift) else {
+        return Ok(None);
+    };
+    if let [m] = multiples[..] {
+        // one multiplier: the scale alone, if it holds it (tract's optimizer does not take a
+        // multiplication by a one-element constant well)
+        let Some(scale) = decompose_one(m as f64 * unit as f64) else {
+            return Ok(None);
+        };
+        (multiples, unit) = (vec![1], scale);
+    }
+    // the largest accumulator of each channel: data within `range` of its zero point
+    let range = (-128 - x0).unsigned_abs().max((127 - x0).unsigned_abs()) as u64;
+    let per = w.len() / channels;
+    for c in 0..channels {
+        let sum: u64 = w[c * per..(c + 1) * per]
+            .iter()
+            .map(|&v| v.unsigned_abs() as u64)
+            .sum();
+        let b = bias[if bias.len() == 1 { 0 } else { c }].unsigned_abs() as u64;
+        let m = multiples[if multiples.len() == 1 { 0 } else { c }].unsigned_abs() as u64;
+        if (sum * range + b).saturating_mul(m) > i32::MAX as u64 {
+            return Ok(None);
+        }
+    }
+    Ok(Some(Plan {
+        axis: op.axis,
+        multiples,
+        unit,
+        zero_point: op.zero_point,
+        lo: op.lo.clamp(-128, 127),
+        hi: op.hi.clamp(-128, 127),
+    }))
+}
+
+/// The fixed-point multipliers `mantissa[c] · 2^-shift[c]` as `m[c] · unit`, whole `m[c]`
+/// and a `unit` that an `f32` and tract's [`Scaler`] hold exactly; `None` if there is none.
+fn decompose(mantissa: &[i32], shift: &[i32]) -> Option<(Vec<i32>, f32)> {
+    if mantissa.iter().any(|&m| m < 0) || shift.iter().any(|&s| !(0..=100).contains(&s)) {
+        return None;
+    }
+    // every multiplier as a whole number of 2^-top
+    let top = *shift.iter().max()?;
+    let whole: Vec<u128> = mantissa
+        .iter()
+        .zip(shift)
+        .map(|(&m, &s)| (m as u128) << (top - s))
+        .collect();
+    let common = whole.iter().fold(0u128, |g, &n| gcd(g, n));
+    if common == 0 {
+        return None;
+    }
+    // the largest divisor of the common factor that is an f32 (24 significant bits), tried
+    // from the common factor itself down
+    let unit = (1..=MAX_DIVISOR)
+        .filter(|d| common % d == 0)
+        .map(|d| common / d)
+        .find(|&u| u >> u.trailing_zeros() < 1 << 24)?;
+    let multiples: Vec<i32> = whole
+        .iter()
+        .map(|&n| i32::try_from(n / unit).ok())
+        .collect::<Option<_>>()?;
+    Some((multiples, decompose_one(unit as f64 * 2f64.powi(-top))?))
+}
+
+/// `value` as an `f32` that tract's [`Scaler`] holds exactly, if there is one.
+fn decompose_one(value: f64) -> Option<f32> {
+    let scale = value as f32;
+    // tract's scaler holds mult · 2^-(31 + shift), or 2^-shift
+    let scaler = Scaler::new(scale, RoundingPolicy::PlusInf);
+    let held = match scaler.mult {
+        Some(mult) => mult as f64 * 2f64.powi(-(31 + scaler.shift as i32)),
+        None => 2f64.powi(-(scaler.shift as i32)),
+    };
+    (value > 0.0 && scale as f64 == value && held == value).then_some(scale)
+}
+
+fn gcd(a: u128, b: u128) -> u128 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FixedMultiplier;
+
+    #[test]
+    fn whole_multiples_of_an_f32_scale_decompose_into_those_multiples() {
+        let unit = 0.0123291015625f64; // 808 · 2^-16, an f32
+        let ms = [1u32, 7, 300, 32768];
+        let fixed: Vec<FixedMultiplier> = ms
+            .iter()
+            .map(|&m| FixedMultiplier::new(m as f64 * unit).unwrap())
+            .collect();
+        let mantissa: Vec<i32> = fixed.iter().map(|f| f.mantissa).collect();
+        let shift: Vec<i32> = fixed.iter().map(|f| f.shift).collect();
+        let (multiples, u) = decompose(&mantissa, &shift).unwrap();
+        // the common factor may take in a common divisor of the multiples (here none)
+        assert_eq!(multiples, vec![1, 7, 300, 32768]);
+        assert_eq!(u as f64, unit);
+    }
+
+    /// A 1×1 quantized convolution (`[1, k, 1, n]` i8 data around zero point `x0`, `[o, k]`
+    /// weights, i32 accumulators) followed by a `Requant` with `multipliers` to zero point
+    /// `zp`.
+    fn conv_requant(weights: &[i8], o: usize, x0: i32, multipliers: &[f64], zp: i32) -> TypedModel {
+        use tract_nnef::tract_core::ops::cnn::{PaddingSpec, PoolSpec};
+        let (k, n) = (weights.len() / o, 5);
+        let mut model = TypedModel::default();
+        let x = model.add_source("x", i8::fact([1, k, 1, n])).unwrap();
+        let w = Tensor::from_shape(&[o, k, 1, 1], weights).unwrap();
+        let bias: Vec<i32> = (0..o as i32).map(|c| c * 37 - 50).collect();
+        let mut inputs = tvec![x];
+        for (i, t) in [
+            w,
+            tensor1(&bias),
+            tensor0(x0),
+            tensor0(1f32),
+            tensor0(0i32),
+            tensor0(1f32),
+            tensor0(0i32),
+            tensor0(1f32),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            inputs.push(model.add_const(format!("k{i}"), t).unwrap());
+        }
+        let spec = PoolSpec {
+            data_format: DataFormat::NCHW,
+            kernel_shape: tvec![1, 1],
+            padding: PaddingSpec::Valid,
+            dilations: None,
+            strides: None,
+            input_channels: k,
+            output_channels: o,
+        };
+        let conv = Conv {
+            pool_spec: spec,
+            kernel_fmt: KernelFormat::OIHW,
+            group: 1,
+            q_params: Some(i32::datum_type()),
+        };
+        let acc = model.wire_node("conv", conv, &inputs).unwrap()[0];
+        let fixed: Vec<FixedMultiplier> = multipliers
+            .iter()
+            .map(|&m| FixedMultiplier::new(m).unwrap())
+            .collect();
+        let mantissa: Vec<i32> = fixed.iter().map(|f| f.mantissa).collect();
+        let shift: Vec<i32> = fixed.iter().map(|f| f.shift).collect();
+        let m = model.add_const("mantissa", tensor1(&mantissa)).unwrap();
+        let s = model.add_const("shift", tensor1(&shift)).unwrap();
+        let op = Requant {
+            axis: 1,
+            input_zero_point: 0,
+            zero_point: zp,
+            lo: -128,
+            hi: 127,
+        };
+        let y = model.wire_node("requant", op, &[acc, m, s]).unwrap()[0];
+        model.select_output_outlets(&[y]).unwrap();
+        model
+    }
+
+    /// The model's output for every input in `xs`, optimized as `Engine` runs it.
+    fn run(model: TypedModel, xs: &[Tensor]) -> Vec<Tensor> {
+        let plan = model.into_optimized().unwrap().into_runnable().unwrap();
+        xs.iter()
+            .map(|x| {
+                let y = plan.run(tvec!(x.clone().into_tvalue())).unwrap();
+                y[0].clone().into_tensor()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_fused_requantization_gives_the_operators_bytes_and_stores_i8_from_the_kernel() {
+        let (o, k) = (3, 40);
+        let weights: Vec<i8> = (0..o * k).map(|i| ((i * 53) % 255) as i8).collect();
+        let unit = 808.0 * 2f64.powi(-22);
+        let model = conv_requant(
+            &weights,
+            o,
+            -128,
+            &[5.0 * unit, 300.0 * unit, 1.0 * unit],
+            -128,
+        );
+        let mut fused = model.clone();
+        assert_eq!(fuse_requant(&mut fused).unwrap(), 1);
+        let optimized = fused.clone().into_optimized().unwrap();
+        assert!(optimized.nodes.iter().all(|n| !n.op_is::<Requant>()));
+        let mm = optimized
+            .nodes
+            .iter()
+            .find(|n| n.op.name() == "OptMatMul")
+            .unwrap();
+        assert_eq!(mm.outputs[0].fact.datum_type, i8::datum_type());
+        // every value of the data, and saturation both ways
+        let xs: Vec<Tensor> = (0..12)
+            .map(|seed| {
+                let v: Vec<i8> = (0..k * 5)
+                    .map(|i| ((i * 97 + seed * 31) % 256) as u8 as i8)
+                    .collect();
+                Tensor::from_shape(&[1, k, 1, 5], &v).unwrap()
+            })
+            .collect();
+        let (a, b) = (run(model, &xs), run(fused, &xs));
+        assert_eq!(a, b);
+        let all: Vec<i8> = a
+            .iter()
+            .flat_map(|t| {
+                t.try_as_plain_ram()
+                    .unwrap()
+                    .as_slice::<i8>()
+                    .unwrap()
+                    .to_vec()
+            })
+            .collect();
+        assert!(all.contains(&127) && all.contains(&-128) && all.iter().any(|v| v.abs() < 100));
+    }
+
+    #[test]
+    fn fused_ties_round_half_up_as_the_operator_does() {
+        // small accumulators on a quarter-step scale: many exact halves, of both signs
+        let (o, k) = (3, 16);
+        let weights: Vec<i8> = (0..o * k).map(|i| (i % 3) as i8 - 1).collect();
+        let model = conv_requant(&weights, o, 0, &[0.5, 1.5, 0.25], 0);
+        let mut fused = model.clone();
+        assert_eq!(fuse_requant(&mut fused).unwrap(), 1);
+        let xs: Vec<Tensor> = (0..8)
+            .map(|seed| {
+                let v: Vec<i8> = (0..k * 5).map(|i| ((i * 7 + seed) % 9) as i8 - 4).collect();
+                Tensor::from_shape(&[1, k, 1, 5], &v).unwrap()
+            })
+            .collect();
+        assert_eq!(run(model, &xs), run(fused, &xs));
+    }
+
+    #[test]
+    fn a_requantization_whose_accumulators_could_overflow_the_product_stays() {
+        // 2,000 weights of 127 on data up to 255 from its zero point: accumulators reach
+        // 6.5e7, and 6.5e7 · 300 is past 2^31
+        let (o, k) = (2, 2000);
+        let weights = vec![127i8; o * k];
+        let unit = 808.0 * 2f64.powi(-40);
+        let mut model = conv_requant(&weights, o, -128, &[300.0 * unit, 1.0 * unit], -128);
+        assert_eq!(fuse_requant(&mut model).unwrap(), 0);
+        // with multipliers small enough for the same weights, it goes
+        let mut model = conv_requant(&weights, o, -128, &[30.0 * unit, 1.0 * unit], -128);
+        assert_eq!(fuse_requant(&mut model).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_requantization_with_unrelated_multipliers_stays() {
+        let weights = vec![1i8; 2 * 8];
+        let mut model = conv_requant(&weights, 2, 0, &[0.3, 0.7], 0);
+        assert_eq!(fuse_requant(&mut model).unwrap(), 0);
+        assert_eq!(
+            model.nodes.iter().filter(|n| n.op_is::<Requant>()).count(),
+            1
+        );
+    }
+
+    #[test]
+    fn multipliers_with_no_f32_common_scale_do_not_decompose() {
+        // two unrelated 31-bit mantissas: their only common factor is tiny, and the
+        // multiples of it overflow i32
+        let a = FixedMultiplier::new(0.3).unwrap();
+        let b = FixedMultiplier::new(0.7).unwrap();
+        assert_eq!(
+            decompose(&[a.mantissa, b.mantissa], &[a.shift, b.shift]),
+            None
+        );
+        assert_eq!(decompose(&[-1], &[3]), None);
+        assert_eq!(decompose(&[0, 0], &[1, 1]), None);
+    }
+}
