@@ -313,14 +313,9 @@ mod tests {
             q_params: Some(i32::datum_type()),
         };
         let acc = model.wire_node("conv", conv, &inputs).unwrap()[0];
-        let fixed: Vec<FixedMultiplier> = multipliers
-            .iter()
-            .map(|&m| FixedMultiplier::new(m).unwrap())
-            .collect();
-        let mantissa: Vec<i32> = fixed.iter().map(|f| f.mantissa).collect();
-        let shift: Vec<i32> = fixed.iter().map(|f| f.shift).collect();
-        let m = model.add_const("mantissa", tensor1(&mantissa)).unwrap();
-        let s = model.add_const("shift", tensor1(&shift)).unwrap();
+        let (mantissa, shift) = crate::testing::fixed_params(multipliers);
+        let m = model.add_const("mantissa", mantissa).unwrap();
+        let s = model.add_const("shift", shift).unwrap();
         let op = Requant {
             axis: 1,
             input_zero_point: 0,

@@ -288,18 +288,9 @@ impl TypedOp for Dequant {
 mod tests {
     use super::*;
     use crate::simd::{widest, with_isa, Isa};
+    use crate::testing::fixed_params;
     use crate::FixedMultiplier;
     use proptest::prelude::*;
-
-    fn params(ms: &[f64]) -> (Tensor, Tensor) {
-        let f: Vec<_> = ms
-            .iter()
-            .map(|&m| FixedMultiplier::new(m).unwrap())
-            .collect();
-        let mant: Vec<i32> = f.iter().map(|f| f.mantissa).collect();
-        let shift: Vec<i32> = f.iter().map(|f| f.shift).collect();
-        (tensor1(&mant), tensor1(&shift))
-    }
 
     #[test]
     fn requant_folds_relu_into_the_clamp() {
@@ -313,7 +304,7 @@ mod tests {
         let x = tensor2(&[[-500i32, 3, 1000], [-1, 7, 5000]])
             .into_shape(&[1, 2, 3])
             .unwrap();
-        let (m, s) = params(&[0.5, 0.1]);
+        let (m, s) = fixed_params(&[0.5, 0.1]);
         let y = op.eval_tensor(&x, &m, &s).unwrap();
         assert_eq!(
             y,
@@ -364,7 +355,7 @@ mod tests {
         ) {
             let op = Requant { axis: 1, input_zero_point: 0, zero_point: 0, lo: -128, hi: 127 };
             let x = Tensor::from_shape(&[1, 3, 4], &xs).unwrap();
-            let (m, s) = params(&ms);
+            let (m, s) = fixed_params(&ms);
             let y = op.eval_tensor(&x, &m, &s).unwrap();
             let y = y.try_as_plain_ram().unwrap().as_slice::<i8>().unwrap().to_vec();
             for (i, (&x, &y)) in xs.iter().zip(&y).enumerate() {
@@ -385,7 +376,7 @@ mod tests {
             hi: 127,
         };
         let x = Tensor::from_shape(&[1, 1, 3], &[-128i8, -127, 100]).unwrap();
-        let (m, s) = params(&[0.5]);
+        let (m, s) = fixed_params(&[0.5]);
         let y = op.eval_tensor(&x, &m, &s).unwrap();
         assert_eq!(y, Tensor::from_shape(&[1, 1, 3], &[0i8, 1, 114]).unwrap());
     }

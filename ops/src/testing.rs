@@ -14,3 +14,14 @@ pub(crate) fn seeded_planes([c, h, w]: [usize; 3], seed: u64) -> Tensor {
         .collect();
     Tensor::from_shape(&[1, c, h, w], &x).unwrap()
 }
+
+/// The mantissas and shifts (i32 `[n]` each) of `Requant` multipliers `ms`.
+pub(crate) fn fixed_params(ms: &[f64]) -> (Tensor, Tensor) {
+    let f: Vec<crate::FixedMultiplier> = ms
+        .iter()
+        .map(|&m| crate::FixedMultiplier::new(m).unwrap())
+        .collect();
+    let mantissa: Vec<i32> = f.iter().map(|f| f.mantissa).collect();
+    let shift: Vec<i32> = f.iter().map(|f| f.shift).collect();
+    (tensor1(&mantissa), tensor1(&shift))
+}
