@@ -160,10 +160,11 @@ impl Engine {
             });
         }
         let plan = guarded(&origin, || {
-            let mut model = model;
-            // requantization inside tract's matrix kernel where the multipliers allow it
-            inception_edge_ops::fuse_requant(&mut model)?;
+            // requantization inside tract's matrix kernel where the multipliers allow it: found
+            // on the model as written, written into the kernels once tract has optimized it
+            let fusion = inception_edge_ops::RequantFusion::plan(&model)?;
             let mut model = model.into_optimized()?;
+            fusion.apply(&mut model)?;
             // int8 packing and max pooling: our operators (same bytes, several times faster)
             inception_edge_ops::fast_ops(&mut model)?;
             model.into_runnable()

@@ -251,9 +251,35 @@ fn requantization_inside_the_matrix_kernel_gives_the_same_logits_as_the_requant_
     let s = shared();
     // as `Engine` loads it: the requantizations handed to tract's kernel
     let mut fused = Engine::from_nnef_bytes(&s.blob, "fused").unwrap();
-    let mut model = s.classifier.model.clone();
-    assert_eq!(inception_edge_ops::fuse_requant(&mut model).unwrap(), 94);
-    let mut optimized = model.into_optimized().unwrap();
+    let fusion = inception_edge_ops::RequantFusion::plan(&s.classifier.model).unwrap();
+    assert_eq!(fusion.len(), 94);
+    let mut optimized = s.classifier.model.clone().into_optimized().unwrap();
+    assert_eq!(fusion.apply(&mut optimized).unwrap(), 94);
+    // the matrix products tract's optimizer builds from the same requantizations as its own
+    // operators, constants included
+    let mut operators = s.classifier.model.clone();
+    assert_eq!(
+        inception_edge_ops::fuse_requant(&mut operators).unwrap(),
+        94
+    );
+    let operators = operators.into_optimized().unwrap();
+    let matmuls = |m: &TypedModel| {
+        m.nodes
+            .iter()
+            .filter_map(|n| {
+                let op = n.op_as::<OptMatMul>()?.clone();
+                let konst = |o: &OutletId| {
+                    let k = m.outlet_fact(*o).unwrap().konst.clone()?;
+                    let len = k.len();
+                    Some(k.into_tensor().into_shape(&[len]).unwrap())
+                };
+                Some((op, n.inputs.iter().map(konst).collect::<Vec<_>>()))
+            })
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (matmuls(&optimized), matmuls(&operators));
+    assert_eq!(a.len(), 95);
+    assert!(a == b, "the kernel fusion differs from tract's own");
     inception_edge_ops::fast_ops(&mut optimized).unwrap();
     let count = |name: &str| {
         optimized

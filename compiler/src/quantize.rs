@@ -8,8 +8,8 @@ use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
 use tract_core::ops::nn::DataFormat;
 
 use inception_edge_ops::{
-    window_pads, Dequant, FixedMultiplier, QAdd, QAvgPool, QIm2col, QLrn, Requant, PROP_COMPILER,
-    PROP_INPUT_SCALE, PROP_INPUT_ZERO_POINT, PROP_METHOD, PROP_PER_CHANNEL,
+    accumulator_bounds, window_pads, Dequant, FixedMultiplier, QAdd, QAvgPool, QIm2col, QLrn,
+    Requant, PROP_COMPILER, PROP_INPUT_SCALE, PROP_INPUT_ZERO_POINT, PROP_METHOD, PROP_PER_CHANNEL,
 };
 
 use crate::calibrate::{key, Calibration, Method};
@@ -137,19 +137,14 @@ struct Snap {
 
 impl Snap {
     /// Snaps the scales `scales[c]` of the i8 weights `wq` (`[O, ...]`, quantized with those
-    /// scales) and i32 biases `bq`, for inputs whose distance to the zero point is at most
-    /// `in_range`: `m[c] · A ≥ scales[c]`, and `m[c]` times the largest accumulator channel
-    /// `c` can reach (`Σ|wq[c]| · in_range + |bq[c]|`, at least as large as with the grown
-    /// scale) stays below 2^31. `None` if some channel's accumulator alone can reach 2^31.
-    fn new(wq: &[i8], scales: &[f32], bq: &[i32], in_range: u64) -> Option<Snap> {
-        let per = wq.len() / scales.len().max(1);
+    /// scales) and i32 biases `bq`, for inputs around zero point `x_zp`: `m[c] · A ≥
+    /// scales[c]`, and `m[c]` times the largest accumulator channel `c` can reach
+    /// ([`accumulator_bounds`], at least as large as with the grown scale) stays below 2^31.
+    /// `None` if some channel's accumulator alone can reach 2^31.
+    fn new(wq: &[i8], scales: &[f32], bq: &[i32], x_zp: i32) -> Option<Snap> {
+        let bounds = accumulator_bounds(wq, bq, scales.len(), x_zp);
         let mut unit = 0f64;
-        for (c, &s) in scales.iter().enumerate() {
-            let sum: u64 = wq[c * per..(c + 1) * per]
-                .iter()
-                .map(|&w| w.unsigned_abs() as u64)
-                .sum();
-            let bound = sum * in_range + bq[c].unsigned_abs() as u64;
+        for (&s, &bound) in scales.iter().zip(&bounds) {
             let most = (i32::MAX as u64 / bound.max(1)).min(MAX_SNAP);
             if most == 0 {
                 return None;
@@ -435,11 +430,8 @@ impl Builder<'_> {
         let mut bq = quantize_bias(&|c| acc_scales[c] as f64);
         let mut snap = None;
         if self.opts.fusable_scales {
-            let in_range = (-128 - x.zp)
-                .unsigned_abs()
-                .max((127 - x.zp).unsigned_abs());
             let w = wq.try_as_plain_ram()?.as_slice::<i8>()?.to_vec();
-            if let Some(s) = Snap::new(&w, &acc_scales, &bq, in_range as u64) {
+            if let Some(s) = Snap::new(&w, &acc_scales, &bq, x.zp) {
                 let per = folded.len() / out_channels.max(1);
                 let q: Vec<i8> = folded
                     .iter()

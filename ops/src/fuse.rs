@@ -8,15 +8,26 @@
 //! [`Requant`]), the zero point and the clamp: operators that tract's optimizer fuses into
 //! the matrix kernel, which then stores i8. The compiler snaps weight scales so that every
 //! convolution qualifies (`Options::fusable_scales` of `inception-edge-compiler`).
+//!
+//! [`RequantFusion`] is what the runtime uses: it finds the qualifying [`Requant`]s before
+//! tract's optimizer (the check needs the unpacked weights) and, after it, writes those
+//! operations straight into each convolution's `OptMatMul`. [`fuse_requant`] expresses the
+//! same rewrite in tract's operators before the optimizer, which then fuses them itself; it
+//! gives the same `OptMatMul`s (tested) but makes the optimizer take half as long again.
 
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::cast::cast;
+use tract_nnef::tract_core::ops::change_axes::IntoShape;
 use tract_nnef::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_nnef::tract_core::ops::einsum::EinSum;
 use tract_nnef::tract_core::ops::math;
+use tract_nnef::tract_core::ops::matmul::optimized::{
+    MapOutputAxisToInput, OptMatMul, ProtoFusedSpec,
+};
 use tract_nnef::tract_core::ops::nn::DataFormat;
 use tract_nnef::tract_core::tract_linalg::generic::rounding::Scaler;
-use tract_nnef::tract_core::tract_linalg::mmm::RoundingPolicy;
+use tract_nnef::tract_core::tract_linalg::mmm::{OutputStoreSpec, RoundingPolicy};
+use tract_nnef::tract_core::tract_linalg::BinOp;
 
 use crate::Requant;
 
@@ -67,6 +78,185 @@ pub fn fuse_requant(model: &mut TypedModel) -> TractResult<usize> {
         fused += 1;
     }
     Ok(fused)
+}
+
+/// The requantizations of a model that tract's matrix kernel can do (see the module docs):
+/// found with [`RequantFusion::plan`] before tract's optimizer, written into the optimized
+/// model's `OptMatMul`s with [`RequantFusion::apply`].
+#[derive(Debug, Clone, Default)]
+pub struct RequantFusion {
+    /// The plan of each qualifying [`Requant`], by node name.
+    plans: HashMap<String, Plan>,
+}
+
+impl RequantFusion {
+    /// Finds the qualifying [`Requant`]s of `model`, a model as written (before tract's
+    /// optimizer, whose packing of the weights hides what the check needs).
+    pub fn plan(model: &TypedModel) -> TractResult<Self> {
+        let mut plans = HashMap::new();
+        for id in 0..model.nodes.len() {
+            if let Some(plan) = plan_for(model, id)? {
+                plans.insert(model.node(id).name.clone(), plan);
+            }
+        }
+        Ok(RequantFusion { plans })
+    }
+
+    /// How many [`Requant`]s qualified.
+    pub fn len(&self) -> usize {
+        self.plans.len()
+    }
+
+    /// Whether none qualified.
+    pub fn is_empty(&self) -> bool {
+        self.plans.is_empty()
+    }
+
+    /// Writes each planned [`Requant`] of `optimized` (the planned model after tract's
+    /// optimizer) into the `OptMatMul` that computes its accumulators: an integer multiply
+    /// per channel, the rounding scale, the zero point, the clamp and an i8 store, the
+    /// operations tract's optimizer fuses from [`fuse_requant`]'s operators. A [`Requant`]
+    /// whose `OptMatMul` cannot take them (another reader of the accumulators, a channel axis
+    /// that is neither the kernel's rows nor its columns) stays. Returns how many were
+    /// written.
+    pub fn apply(&self, optimized: &mut TypedModel) -> TractResult<usize> {
+        let mut fused = 0;
+        for id in 0..optimized.nodes.len() {
+            let Some(plan) = self.plans.get(&optimized.node(id).name) else {
+                continue;
+            };
+            if let Some(patch) = kernel_patch(optimized, id, plan)? {
+                patch.apply(optimized)?;
+                fused += 1;
+            }
+        }
+        if fused > 0 {
+            optimized.compact()?;
+        }
+        Ok(fused)
+    }
+}
+
+/// The patch writing `plan` (for the [`Requant`] `id` of an optimized model) into the
+/// `OptMatMul` of its accumulators, if it can take it.
+fn kernel_patch(
+    model: &TypedModel,
+    id: usize,
+    plan: &Plan,
+) -> TractResult<Option<TypedModelPatch>> {
+    let node = model.node(id);
+    if !node.op_is::<Requant>() {
+        return Ok(None);
+    }
+    let dt = node.outputs[0].fact.datum_type;
+    // back to the matrix product through reshapes that leave the channel axis (and all
+    // before it) alone, each with no other reader
+    let mut reshapes = vec![];
+    let mut at = node.inputs[0];
+    let mm = loop {
+        let prev = model.node(at.node);
+        if prev.outputs.len() != 1 || prev.outputs[0].successors.len() != 1 {
+            return Ok(None);
+        }
+        if prev.op_is::<IntoShape>() || prev.op_is::<AxisOp>() {
+            let (before, after) = (
+                &model.outlet_fact(prev.inputs[0])?.shape,
+                &prev.outputs[0].fact.shape,
+            );
+            if before.len() <= plan.axis
+                || after.len() <= plan.axis
+                || before[..=plan.axis] != after[..=plan.axis]
+            {
+                return Ok(None);
+            }
+            reshapes.push(prev);
+            at = prev.inputs[0];
+            continue;
+        }
+        break prev;
+    };
+    let Some(op) = mm.op_as::<OptMatMul>() else {
+        return Ok(None);
+    };
+    if model.output_outlets()?.contains(&mm.id.into())
+        || op.c_fact.datum_type != i32::datum_type()
+        || op
+            .mmm
+            .iter()
+            .any(|k| k.internal_type() != i32::datum_type())
+        || op.c_fact.rank() <= plan.axis
+    {
+        return Ok(None);
+    }
+    let Some(ProtoFusedSpec::Store(stores)) = op.micro_ops.last() else {
+        return Ok(None);
+    };
+    if stores
+        .iter()
+        .any(|s| matches!(s, OutputStoreSpec::Strides { .. }))
+    {
+        return Ok(None);
+    }
+    let channels = plan.multiples.len();
+    let rank = op.c_fact.rank();
+    let map = MapOutputAxisToInput(tvec!((plan.axis, plan.axis)));
+    let per_channel: fn(usize, BinOp, MapOutputAxisToInput) -> ProtoFusedSpec =
+        if op.c_n_axis == Some(plan.axis) {
+            ProtoFusedSpec::BinPerCol
+        } else if op.c_m_axis == Some(plan.axis) {
+            ProtoFusedSpec::BinPerRow
+        } else {
+            return Ok(None);
+        };
+    if channels != 1 && op.c_fact.shape[plan.axis] != channels.to_dim() {
+        return Ok(None);
+    }
+
+    let name = &node.name;
+    let mut patch = TypedModelPatch::new(format!("requantization {name} into the kernel"));
+    let mut inputs = patch.taps(model, &mm.inputs)?;
+    let mut uops = vec![];
+    let scalar = |v: i32| tensor0(v).broadcast_into_rank(rank);
+    if plan.multiples.iter().any(|&m| m != 1) {
+        let mut shape = tvec![1; rank];
+        shape[plan.axis] = channels;
+        let multiples = Tensor::from_shape(&shape, &plan.multiples)?;
+        inputs.push(patch.add_const(format!("{name}.multiples"), multiples)?);
+        uops.push(per_channel(inputs.len() - 1, BinOp::Mul, map));
+    }
+    uops.push(ProtoFusedSpec::Scaler(Scaler::new(
+        plan.unit,
+        RoundingPolicy::PlusInf,
+    )));
+    for (suffix, value, binop) in [
+        ("zero_point", plan.zero_point, BinOp::Add),
+        ("lo", plan.lo, BinOp::Max),
+        ("hi", plan.hi, BinOp::Min),
+    ] {
+        if binop == BinOp::Add && value == 0 {
+            continue;
+        }
+        inputs.push(patch.add_const(format!("{name}.{suffix}"), scalar(value)?)?);
+        uops.push(ProtoFusedSpec::BinScalar(inputs.len() - 1, binop));
+    }
+    let mut micro_ops = op.micro_ops.clone();
+    let store = micro_ops.len() - 1;
+    micro_ops.splice(store..store, uops);
+    let new_op = OptMatMul::new(
+        op.mmm.clone(),
+        op.mode_picker.clone(),
+        dt.fact(op.c_fact.shape.clone()),
+        op.c_m_axis,
+        op.c_n_axis,
+        micro_ops,
+        op.trivial_packing,
+    )?;
+    let mut wire = patch.wire_node(name, new_op, &inputs)?[0];
+    for reshape in reshapes.iter().rev() {
+        wire = patch.wire_node(&reshape.name, reshape.op.clone(), &[wire])?[0];
+    }
+    patch.shunt_outside(model, OutletId::new(id, 0), wire)?;
+    Ok(Some(patch))
 }
 
 /// How a qualifying [`Requant`] becomes tract's operators.
@@ -176,17 +366,9 @@ fn plan_for(model: &TypedModel, id: usize) -> TractResult<Option<Plan>> {
         };
         (multiples, unit) = (vec![1], scale);
     }
-    // the largest accumulator of each channel: data within `range` of its zero point
-    let range = (-128 - x0).unsigned_abs().max((127 - x0).unsigned_abs()) as u64;
-    let per = w.len() / channels;
-    for c in 0..channels {
-        let sum: u64 = w[c * per..(c + 1) * per]
-            .iter()
-            .map(|&v| v.unsigned_abs() as u64)
-            .sum();
-        let b = bias[if bias.len() == 1 { 0 } else { c }].unsigned_abs() as u64;
+    for (c, bound) in accumulator_bounds(w, bias, channels, x0).iter().enumerate() {
         let m = multiples[if multiples.len() == 1 { 0 } else { c }].unsigned_abs() as u64;
-        if (sum * range + b).saturating_mul(m) > i32::MAX as u64 {
+        if bound.saturating_mul(m) > i32::MAX as u64 {
             return Ok(None);
         }
     }
@@ -198,6 +380,35 @@ fn plan_for(model: &TypedModel, id: usize) -> TractResult<Option<Plan>> {
         lo: op.lo.clamp(-128, 127),
         hi: op.hi.clamp(-128, 127),
     }))
+}
+
+/// The largest magnitude the i32 accumulator of each of the `channels` output channels of a
+/// quantized convolution can reach: `Σ|w[c]| · range + |bias[c]|`, for i8 `weights` (`[O, ...]`,
+/// zero point 0), i32 `bias` (one per channel, or one for all) and i8 data whose zero point is
+/// `input_zero_point` (so within `range = max(|−128 − zp|, |127 − zp|)` of it).
+pub fn accumulator_bounds(
+    weights: &[i8],
+    bias: &[i32],
+    channels: usize,
+    input_zero_point: i32,
+) -> Vec<u64> {
+    let range = (-128 - input_zero_point)
+        .unsigned_abs()
+        .max((127 - input_zero_point).unsigned_abs()) as u64;
+    let per = weights.len() / channels.max(1);
+    (0..channels)
+        .map(|c| {
+            let sum: u64 = weights[c * per..(c + 1) * per]
+                .iter()
+                .map(|&v| v.unsigned_abs() as u64)
+                .sum();
+            let b = match bias {
+                [one] => one,
+                all => all.get(c).unwrap_or(&0),
+            };
+            sum * range + b.unsigned_abs() as u64
+        })
+        .collect()
 }
 
 /// The fixed-point multipliers `mantissa[c] · 2^-shift[c]` as `m[c] · unit`, whole `m[c]`
@@ -385,6 +596,97 @@ mod tests {
         assert!(all.contains(&127) && all.contains(&-128) && all.iter().any(|v| v.abs() < 100));
     }
 
+    /// `model` optimized as `Engine` loads it: requantizations planned, tract's optimizer,
+    /// then written into the kernels. Returns it and how many were written.
+    fn kernel_fused(model: &TypedModel) -> (TypedModel, usize) {
+        let fusion = RequantFusion::plan(model).unwrap();
+        let mut optimized = model.clone().into_optimized().unwrap();
+        let n = fusion.apply(&mut optimized).unwrap();
+        (optimized, n)
+    }
+
+    /// The `OptMatMul`s of `model`, with the constant values of their inputs.
+    fn matmuls(model: &TypedModel) -> Vec<(OptMatMul, Vec<Option<Vec<i32>>>)> {
+        let values = |o: &OutletId| {
+            let k = model.outlet_fact(*o).unwrap().konst.clone()?;
+            let k = k.cast_to::<i32>().ok()?;
+            Some(k.try_as_plain_ram().ok()?.as_slice::<i32>().ok()?.to_vec())
+        };
+        model
+            .nodes
+            .iter()
+            .filter_map(|n| {
+                let op = n.op_as::<OptMatMul>()?.clone();
+                Some((op, n.inputs.iter().map(values).collect()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_kernel_fusion_builds_the_matrix_product_tracts_optimizer_builds_from_the_operators() {
+        let (o, k) = (3, 40);
+        let weights: Vec<i8> = (0..o * k).map(|i| ((i * 53) % 255) as i8).collect();
+        let unit = 808.0 * 2f64.powi(-22);
+        let xs: Vec<Tensor> = (0..6)
+            .map(|seed| {
+                let v: Vec<i8> = (0..k * 5)
+                    .map(|i| ((i * 97 + seed * 31) % 256) as u8 as i8)
+                    .collect();
+                Tensor::from_shape(&[1, k, 1, 5], &v).unwrap()
+            })
+            .collect();
+        // per-channel multiples and a zero point; one multiplier (per tensor) and none
+        for (multipliers, zp) in [
+            (vec![5.0 * unit, 300.0 * unit, 1.0 * unit], -128),
+            (vec![7.0 * unit], 0),
+        ] {
+            let model = conv_requant(&weights, o, -128, &multipliers, zp);
+            let (kernel, n) = kernel_fused(&model);
+            assert_eq!(n, 1);
+            assert!(kernel.nodes.iter().all(|n| !n.op_is::<Requant>()));
+            let mut operators = model.clone();
+            assert_eq!(fuse_requant(&mut operators).unwrap(), 1);
+            let operators = operators.into_optimized().unwrap();
+            let (a, b) = (matmuls(&kernel), matmuls(&operators));
+            assert_eq!(a.len(), 1);
+            assert_eq!(a, b, "{multipliers:?}");
+            assert_eq!(a[0].0.c_fact.datum_type, i8::datum_type());
+            let plan = |m: TypedModel| m.into_runnable().unwrap();
+            let (kernel, plain) = (plan(kernel), plan(model.into_optimized().unwrap()));
+            for x in &xs {
+                let y = |p: &Arc<TypedSimplePlan>| p.run(tvec!(x.clone().into_tvalue())).unwrap();
+                assert_eq!(y(&kernel)[0], y(&plain)[0]);
+            }
+        }
+    }
+
+    #[test]
+    fn a_requantization_whose_accumulators_have_another_reader_stays_out_of_the_kernel() {
+        let weights: Vec<i8> = (0..2 * 8).map(|i| i as i8 - 8).collect();
+        let mut model = conv_requant(&weights, 2, 0, &[0.5, 1.5], 0);
+        // a second reader of the accumulators: the kernel must still store them as i32
+        let acc = model.node(model.outputs[0].node).inputs[0];
+        let y = model.outputs[0];
+        let other = model
+            .wire_node("other", cast(f32::datum_type()), &[acc])
+            .unwrap()[0];
+        model.select_output_outlets(&[y, other]).unwrap();
+        assert_eq!(RequantFusion::plan(&model).unwrap().len(), 0);
+        // planned on the model without the second reader, applied to one with it
+        let single = conv_requant(&weights, 2, 0, &[0.5, 1.5], 0);
+        let fusion = RequantFusion::plan(&single).unwrap();
+        assert_eq!(fusion.len(), 1);
+        let mut optimized = model.into_optimized().unwrap();
+        assert_eq!(fusion.apply(&mut optimized).unwrap(), 0);
+        let i32_stores = optimized
+            .nodes
+            .iter()
+            .filter(|n| n.op_is::<OptMatMul>())
+            .all(|n| n.outputs[0].fact.datum_type == i32::datum_type());
+        assert!(i32_stores);
+        assert!(optimized.nodes.iter().any(|n| n.op_is::<Requant>()));
+    }
+
     #[test]
     fn fused_ties_round_half_up_as_the_operator_does() {
         // small accumulators on a quarter-step scale: many exact halves, of both signs
@@ -399,7 +701,15 @@ mod tests {
                 Tensor::from_shape(&[1, k, 1, 5], &v).unwrap()
             })
             .collect();
-        assert_eq!(run(model, &xs), run(fused, &xs));
+        let (kernel, n) = kernel_fused(&model);
+        assert_eq!(n, 1);
+        let kernel = kernel.into_runnable().unwrap();
+        let expected = run(model, &xs);
+        assert_eq!(expected, run(fused, &xs));
+        for (x, e) in xs.iter().zip(&expected) {
+            let y = kernel.run(tvec!(x.clone().into_tvalue())).unwrap();
+            assert_eq!(&*y[0], e);
+        }
     }
 
     #[test]
@@ -410,6 +720,7 @@ mod tests {
         let weights = vec![127i8; o * k];
         let unit = 808.0 * 2f64.powi(-40);
         let mut model = conv_requant(&weights, o, -128, &[300.0 * unit, 1.0 * unit], -128);
+        assert!(RequantFusion::plan(&model).unwrap().is_empty());
         assert_eq!(fuse_requant(&mut model).unwrap(), 0);
         // with multipliers small enough for the same weights, it goes
         let mut model = conv_requant(&weights, o, -128, &[30.0 * unit, 1.0 * unit], -128);

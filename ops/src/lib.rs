@@ -17,9 +17,10 @@
 //!   path runs; `flat`, all output pixels on one row, so that tract runs the convolution as
 //!   one matrix product rather than one per image row.
 //!
-//! At load time, before tract's optimizer, [`fuse_requant`] replaces each [`Requant`] of a
-//! convolution's accumulators whose multipliers allow it by tract's own operators, which the
-//! optimizer fuses into the matrix kernel (i8 stored straight from the accumulators).
+//! At load time, [`RequantFusion`] finds, before tract's optimizer, each [`Requant`] of a
+//! convolution's accumulators whose multipliers allow it, and writes it, after the optimizer,
+//! into the convolution's matrix kernel (i8 stored straight from the accumulators).
+//! [`fuse_requant`] is the same rewrite in tract's operators, for its optimizer to fuse.
 //!
 //! At load time, after tract's optimizer, [`fast_ops`] swaps in operators that exist only in
 //! the runtime (never in an NNEF file) for tract's own where they do the same thing faster:
@@ -64,7 +65,7 @@ mod testing;
 pub use add::QAdd;
 pub use avgpool::QAvgPool;
 pub use fixed::{FixedMultiplier, FixedPointError};
-pub use fuse::fuse_requant;
+pub use fuse::{accumulator_bounds, fuse_requant, RequantFusion};
 pub use im2col::{window_pads, QIm2col};
 pub use lrn::{PowTable, QLrn};
 pub use maxpool::QMaxPool;
