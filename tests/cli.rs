@@ -539,11 +539,58 @@ fn bench_of_the_embedded_int8_model_prints_the_text_report() {
 }
 
 #[test]
-fn bench_refuses_zero_runs_and_a_missing_model() {
+fn bench_with_streams_times_inferences_in_flight_together() {
+    let out = incept(&[
+        &"bench",
+        &common::mini_manifest(),
+        &"--runs",
+        &"6",
+        &"--profile-runs",
+        &"0",
+        &"--streams",
+        &"3",
+        &"--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let s = &r["streams"];
+    assert_eq!(s["streams"], 3, "{r}");
+    assert!(s["throughput_per_s"].as_f64().unwrap() > 0.0, "{r}");
+    let l = &s["latency_ms"];
+    let ms = |k: &str| l[k].as_f64().unwrap_or_else(|| panic!("latency {k}: {r}"));
+    assert!(ms("min") > 0.0 && ms("min") <= ms("median") && ms("median") <= ms("max"));
+    // one stream: no streams measurement; the text report names it only when there is one
+    let out = incept(&[
+        &"bench",
+        &common::mini_manifest(),
+        &"--runs",
+        &"2",
+        &"--json",
+    ]);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(r["streams"].is_null(), "{r}");
+    let out = incept(&[
+        &"bench",
+        &common::mini_manifest(),
+        &"--runs",
+        &"2",
+        &"--streams",
+        &"2",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("streams     2 in flight:"), "{stdout}");
+}
+
+#[test]
+fn bench_refuses_zero_runs_zero_streams_and_a_missing_model() {
     let out = incept(&[&"bench", &"--runs", &"0"]);
     assert_eq!(out.status.code(), Some(2), "clap's usage error");
     let err = text(&out.stderr);
     assert!(err.contains("--runs"), "{err}");
+    let out = incept(&[&"bench", &"--streams", &"0"]);
+    assert_eq!(out.status.code(), Some(2), "clap's usage error");
+    assert!(text(&out.stderr).contains("--streams"));
     let err = failure(&incept(&[&"bench", &"no/such/model.onnx"]));
     assert!(err.contains("no/such/model.onnx"), "{err}");
 }

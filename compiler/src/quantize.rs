@@ -38,7 +38,7 @@ pub struct Options {
     /// layer scale, with `|accumulator| · m[c]` provably below 2^31 (default). The
     /// requantization after the convolution is then an integer multiply per channel and one
     /// scale for the layer, which the runtime runs inside tract's matrix kernel
-    /// ([`fuse_requant`](inception_edge_ops::fuse_requant)) with the same bytes. A weight
+    /// ([`RequantFusion`](inception_edge_ops::RequantFusion)) with the same bytes. A weight
     /// scale grows by at most a factor `1 + 1/m[c]`.
     pub fusable_scales: bool,
 }

@@ -41,6 +41,12 @@ pub struct BenchArgs {
     profile_runs: u32,
     #[command(flatten)]
     threads: super::ThreadArgs,
+    /// Also time this many inferences in flight at once (after the latency runs), each on
+    /// its own thread and its own copy of the engine's state, all sharing the model's
+    /// weights: the throughput of a pipeline that keeps that many frames in flight. Each
+    /// stream runs `--runs` inferences; with `--threads` above 1 they share the pool.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    streams: u32,
     /// Print one JSON object on stdout instead of the text report.
     #[arg(long)]
     json: bool,
@@ -107,6 +113,19 @@ struct Report {
     plan_constants_bytes: usize,
     plan_peak_activations_bytes: usize,
     profile: Vec<OpShare>,
+    /// With `--streams` above 1: the inferences in flight at once, their combined
+    /// throughput and the latency of each inference while they ran.
+    streams: Option<Streams>,
+}
+
+/// The `--streams` measurement.
+#[derive(Debug, serde::Serialize)]
+struct Streams {
+    streams: u32,
+    /// Inferences finished per second, all streams together (wall clock).
+    throughput_per_s: f64,
+    /// Latency of each inference while the streams ran.
+    latency_ms: Latency,
 }
 
 /// Runs the benchmark and prints its report.
@@ -133,7 +152,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("test pattern: {e}"))?;
     let frame = owned.frame().context("test pattern frame")?;
 
-    let total = (args.warmup + args.runs + args.profile_runs) as usize;
+    let streamed = if args.streams > 1 {
+        args.streams * args.runs
+    } else {
+        0
+    };
+    let total = (args.warmup + args.runs + args.profile_runs + streamed) as usize;
     let mut progress = Progress::new("benchmarking", total);
     let (mut latency, mut preprocess) = (Vec::new(), Vec::new());
     for i in 0..args.warmup + args.runs {
@@ -155,6 +179,20 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         shares(&times)
     } else {
         Vec::new()
+    };
+
+    let streams = if args.streams > 1 {
+        let mut input = vec![0f32; pre.output_len().unwrap_or(0)];
+        pre.run_f32(&frame, &mut input)?;
+        Some(run_streams(
+            classifier.engine(),
+            &input,
+            args.streams,
+            args.runs,
+            &mut progress,
+        )?)
+    } else {
+        None
     };
 
     let engine = classifier.engine();
@@ -179,6 +217,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         plan_constants_bytes: memory.constants,
         plan_peak_activations_bytes: memory.peak_activations,
         profile,
+        streams,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -186,6 +225,61 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         print_text(&report);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `streams` copies of `engine` at once, one thread each, `runs` inferences of `input`
+/// apiece (after one untimed warm-up each), and measures their combined throughput.
+fn run_streams(
+    engine: &inception_edge::Engine,
+    input: &[f32],
+    streams: u32,
+    runs: u32,
+    progress: &mut Progress,
+) -> anyhow::Result<Streams> {
+    let (tx, rx) = std::sync::mpsc::channel::<Duration>();
+    // every stream starts timing together, once all are warm
+    let start = std::sync::Barrier::new(streams as usize + 1);
+    let (wall, latency) = std::thread::scope(|scope| -> anyhow::Result<_> {
+        let workers: Vec<_> = (0..streams)
+            .map(|_| {
+                let (mut engine, tx, start) = (engine.clone(), tx.clone(), &start);
+                scope.spawn(move || -> inception_edge::Result<()> {
+                    let mut output = Vec::new();
+                    let warm = engine.run(input, &mut output);
+                    start.wait();
+                    warm?;
+                    for _ in 0..runs {
+                        let t = Instant::now();
+                        engine.run(input, &mut output)?;
+                        // the receiver lives until every stream is joined
+                        let _ = tx.send(t.elapsed());
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        drop(tx);
+        start.wait();
+        let t0 = Instant::now();
+        let mut latency = Vec::new();
+        for t in rx.iter() {
+            latency.push(t);
+            progress.tick();
+        }
+        let wall = t0.elapsed();
+        for worker in workers {
+            worker
+                .join()
+                .map_err(|_| anyhow::anyhow!("a stream panicked"))??;
+        }
+        Ok((wall, latency))
+    })?;
+    anyhow::ensure!(!latency.is_empty(), "no stream finished an inference");
+    Ok(Streams {
+        streams,
+        throughput_per_s: latency.len() as f64 / wall.as_secs_f64(),
+        latency_ms: Latency::of(&latency),
+    })
 }
 
 /// A zoo network with seeded weights as a classifier, fp32 or compiled to int8.
@@ -262,6 +356,17 @@ fn print_text(r: &Report) {
         l.min, l.median, l.p90, l.max, l.mean, r.runs, r.warmup, r.threads
     );
     println!("throughput  {:.2} inferences/s", r.throughput_per_s);
+    if let Some(s) = &r.streams {
+        let l = &s.latency_ms;
+        println!(
+            "streams     {} in flight: {:.2} inferences/s together ({:.2}x one at a time), each median {:.2} / p90 {:.2} ms",
+            s.streams,
+            s.throughput_per_s,
+            s.throughput_per_s / r.throughput_per_s,
+            l.median,
+            l.p90
+        );
+    }
     println!(
         "preprocess  {:.2} ms per 640x480 YUYV frame (median)",
         r.preprocess_ms
