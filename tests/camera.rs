@@ -143,6 +143,68 @@ fn a_camera_faster_than_inference_drops_the_oldest_frames() {
 }
 
 #[test]
+fn frames_in_flight_on_several_threads_are_each_classified_or_dropped_exactly_once() {
+    let mut source = TestPattern::new(8, 8, PixelFormat::Rgb888, 0.0);
+    let collected = Collect::default();
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(collected.clone())];
+    let config = LoopConfig {
+        queue: 2,
+        in_flight: 3,
+        max_frames: Some(5_000),
+        ..fast_retry()
+    };
+    // the threads the frames were classified on
+    let threads = Mutex::new(std::collections::HashSet::new());
+    let tap = |_: &OwnedFrame, _: &Record| {
+        threads.lock().unwrap().insert(std::thread::current().id());
+    };
+    let stop = AtomicBool::new(false);
+    let summary = camera::run_tapped(
+        &mut source,
+        &mut mini(),
+        &mut sinks,
+        &config,
+        &stop,
+        &mut |_| {},
+        Some(&tap),
+    );
+    let s = &summary.stats;
+    assert_eq!(s.captured, 5_000);
+    assert!(s.accounted(), "{s:?}");
+    assert!(s.results > 0 && s.errors == 0, "{s:?}");
+    assert!(threads.lock().unwrap().len() >= 2, "{s:?}");
+    let records = collected.0.lock().unwrap();
+    let mut seqs: Vec<u64> = records
+        .iter()
+        .map(|r| match r {
+            Record::Result { seq, .. } | Record::Dropped { seq } | Record::Error { seq, .. } => {
+                *seq
+            }
+        })
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..5_000).collect::<Vec<_>>(), "each frame once");
+    // the clones classify as one classifier alone does: the same pattern frames again
+    let results: std::collections::HashMap<u64, (u16, u32)> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Result { seq, top, .. } => Some((*seq, (top[0].0, top[0].2.to_bits()))),
+            _ => None,
+        })
+        .collect();
+    let (mut alone, mut again) = (mini(), TestPattern::new(8, 8, PixelFormat::Rgb888, 0.0));
+    let mut buf = OwnedFrame::default();
+    for seq in 0..5_000u64 {
+        assert!(matches!(again.next(&mut buf), Ok(Capture::Frame)));
+        if let Some(&(class, p)) = results.get(&seq) {
+            let c = alone.classify(&buf.frame().unwrap(), 1).unwrap();
+            let (class0, p0) = (c.top[0].class, c.top[0].score.to_bits());
+            assert_eq!((class, p), (class0, p0), "frame {seq}");
+        }
+    }
+}
+
+#[test]
 fn a_slow_sink_skips_records_but_never_slows_the_loop() {
     let mut source = fixtures();
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(Slow(Duration::from_millis(5)))];

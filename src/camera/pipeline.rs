@@ -33,6 +33,11 @@ pub struct LoopConfig {
     pub retry_max: Duration,
     /// How often the progress callback gets a summary.
     pub report_every: Duration,
+    /// Frames classified at once, each on its own thread with its own clone of the classifier
+    /// (clones share the model's weights): more frames per second on several cores, each
+    /// taking as long as one alone. With more than one, records reach the sinks in the order
+    /// frames finish, which is not always the order they were captured (`seq` is).
+    pub in_flight: usize,
 }
 
 impl Default for LoopConfig {
@@ -46,6 +51,7 @@ impl Default for LoopConfig {
             retry: Duration::from_millis(100),
             retry_max: Duration::from_secs(2),
             report_every: Duration::from_secs(5),
+            in_flight: 1,
         }
     }
 }
@@ -207,7 +213,8 @@ fn summary(shared: &Shared, start: Instant) -> Summary {
 /// Runs the loop until `stop` is set, the source ends, or a limit of `config` is reached;
 /// returns the final summary. `progress` gets a summary every `config.report_every`.
 ///
-/// Threads: the caller's thread classifies; one thread captures; one feeds the sinks.
+/// Threads: the caller's thread classifies (with `config.in_flight - 1` more classifying
+/// threads beside it); one thread captures; one feeds the sinks.
 pub fn run(
     source: &mut dyn Source,
     classifier: &mut Classifier,
@@ -235,11 +242,13 @@ pub fn run_tapped(
     tap: Option<Tap<'_>>,
 ) -> Summary {
     let start = Instant::now();
+    let in_flight = config.in_flight.max(1);
     let shared = Shared {
         queue: Mutex::new(VecDeque::with_capacity(config.queue.max(1) + 1)),
         ready: Condvar::new(),
+        // queued frames, one being captured, one in each classifying thread
         pool: Mutex::new(
-            (0..config.queue.max(1) + 2)
+            (0..config.queue.max(1) + 1 + in_flight)
                 .map(|_| OwnedFrame::default())
                 .collect(),
         ),
@@ -251,10 +260,18 @@ pub fn run_tapped(
         .map(|c| Arc::from(classifier.label(c as u16)))
         .collect();
     let (tx, rx) = sync_channel::<Record>(config.sink_queue.max(1));
+    let helpers: Vec<Classifier> = (1..in_flight).map(|_| classifier.clone()).collect();
     std::thread::scope(|scope| {
         let shared = &shared;
+        let labels = &labels[..];
         let errors = tx.clone();
         scope.spawn(move || capture(source, shared, config, stop, start, errors));
+        for mut helper in helpers {
+            let tx = tx.clone();
+            scope.spawn(move || {
+                classify_frames(&mut helper, shared, config, labels, &tx, tap, None);
+            });
+        }
         let sink_thread = scope.spawn(move || {
             for record in rx {
                 for sink in sinks.iter_mut() {
@@ -269,47 +286,75 @@ pub fn run_tapped(
                 }
             }
         });
-        let mut last_report = Instant::now();
-        loop {
-            let frame = {
-                let Ok(mut q) = shared.queue.lock() else {
-                    break;
-                };
-                loop {
-                    if let Some(f) = q.pop_front() {
-                        break Some(f);
-                    }
-                    if shared.capture_done.load(Ordering::Acquire) {
-                        break None;
-                    }
-                    q = match shared.ready.wait_timeout(q, Duration::from_millis(50)) {
-                        Ok((q, _)) => q,
-                        Err(_) => return,
-                    };
-                }
-            };
-            let Some(frame) = frame else { break };
-            let record = classify(classifier, &frame, config.top, &labels, shared);
-            if let Some(tap) = tap {
-                tap(&frame, &record);
-            }
-            if let Ok(mut pool) = shared.pool.lock() {
-                pool.push(frame);
-            }
-            match tx.try_send(record) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) => bump(shared, |s| s.sink_skipped += 1),
-                Err(TrySendError::Disconnected(_)) => {}
-            }
-            if last_report.elapsed() >= config.report_every {
-                last_report = Instant::now();
-                progress(&summary(shared, start));
-            }
-        }
+        classify_frames(
+            classifier,
+            shared,
+            config,
+            labels,
+            &tx,
+            tap,
+            Some((progress, start)),
+        );
         drop(tx);
         let _ = sink_thread.join();
     });
     summary(&shared, start)
+}
+
+/// The progress callback of [`run`] and the loop's start.
+type Progress<'a> = (&'a mut dyn FnMut(&Summary), Instant);
+
+/// One classifying thread: takes frames from the queue until it is empty and the capture has
+/// ended, classifies each, shows it to `tap` and sends its record to the sinks. `report`: the
+/// progress callback and the loop's start, on the caller's thread only.
+fn classify_frames(
+    classifier: &mut Classifier,
+    shared: &Shared,
+    config: &LoopConfig,
+    labels: &[Arc<str>],
+    tx: &std::sync::mpsc::SyncSender<Record>,
+    tap: Option<Tap<'_>>,
+    mut report: Option<Progress<'_>>,
+) {
+    let mut last_report = Instant::now();
+    loop {
+        let frame = {
+            let Ok(mut q) = shared.queue.lock() else {
+                return;
+            };
+            loop {
+                if let Some(f) = q.pop_front() {
+                    break Some(f);
+                }
+                if shared.capture_done.load(Ordering::Acquire) {
+                    break None;
+                }
+                q = match shared.ready.wait_timeout(q, Duration::from_millis(50)) {
+                    Ok((q, _)) => q,
+                    Err(_) => return,
+                };
+            }
+        };
+        let Some(frame) = frame else { return };
+        let record = classify(classifier, &frame, config.top, labels, shared);
+        if let Some(tap) = tap {
+            tap(&frame, &record);
+        }
+        if let Ok(mut pool) = shared.pool.lock() {
+            pool.push(frame);
+        }
+        match tx.try_send(record) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => bump(shared, |s| s.sink_skipped += 1),
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+        if let Some((progress, start)) = &mut report {
+            if last_report.elapsed() >= config.report_every {
+                last_report = Instant::now();
+                progress(&summary(shared, *start));
+            }
+        }
+    }
 }
 
 fn classify(

@@ -50,6 +50,11 @@ pub struct CameraArgs {
     /// Frames waiting for inference before the oldest is dropped.
     #[arg(long, default_value_t = 2)]
     queue: usize,
+    /// Frames classified at once, each on its own thread sharing the model's weights: more
+    /// frames per second on several cores (pair with `--threads 1`), each as slow as alone;
+    /// results may then reach the sinks slightly out of capture order.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    in_flight: u32,
     /// Seconds between the rolling statistics lines on stderr.
     #[arg(long, default_value_t = 5.0)]
     stats_every: f64,
@@ -175,6 +180,7 @@ pub fn run(args: CameraArgs) -> anyhow::Result<ExitCode> {
     }
     let config = LoopConfig {
         queue: args.queue.max(1),
+        in_flight: args.in_flight as usize,
         top: usize::from(args.top),
         max_frames: args.frames,
         duration: args.duration.map(Duration::from_secs_f64),
