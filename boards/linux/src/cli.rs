@@ -50,6 +50,11 @@ pub struct Args {
     /// Classes per result.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=10))]
     pub top: u8,
+    /// Frames classified at once, each on its own thread (one core each) sharing the model's
+    /// weights: frames per second grow with the cores, each frame takes as long as alone, and
+    /// results may reach the sinks slightly out of capture order.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub in_flight: u32,
     /// List the formats and sizes the device offers, then exit.
     #[arg(long)]
     pub list_formats: bool,
@@ -166,6 +171,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     }
     let loop_config = LoopConfig {
         top: usize::from(args.top),
+        in_flight: args.in_flight as usize,
         max_frames: args.frames,
         duration: args.duration.map(Duration::from_secs_f64),
         ..LoopConfig::default()

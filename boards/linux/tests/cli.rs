@@ -47,3 +47,10 @@ fn bad_gpio_specs_and_missing_gpio_chips_are_clear_errors() {
     assert!(!ok);
     assert!(err.contains("GPIO /dev/gpiochip-missing line 17"), "{err}");
 }
+
+#[test]
+fn frames_in_flight_must_be_at_least_one() {
+    let (ok, err) = run(&["--device", "/dev/null", "--in-flight", "0"]);
+    assert!(!ok);
+    assert!(err.contains("--in-flight"), "{err}");
+}
