@@ -43,6 +43,20 @@ impl Sink for Slow {
     }
 }
 
+/// The frame numbers of `records`, in order.
+fn sorted_seqs(records: &[Record]) -> Vec<u64> {
+    let mut seqs: Vec<u64> = records
+        .iter()
+        .map(|r| match r {
+            Record::Result { seq, .. } | Record::Dropped { seq } | Record::Error { seq, .. } => {
+                *seq
+            }
+        })
+        .collect();
+    seqs.sort_unstable();
+    seqs
+}
+
 /// Runs the loop with the small model until the source or a limit of `config` ends it.
 fn run_loop(
     source: &mut dyn Source,
@@ -98,15 +112,7 @@ fn a_thousand_injected_faults_leave_every_frame_accounted_for() {
     assert_eq!(count(|r| matches!(r, Record::Result { .. })), s.results);
     assert_eq!(count(|r| matches!(r, Record::Dropped { .. })), s.dropped);
     assert_eq!(count(|r| matches!(r, Record::Error { .. })), s.errors);
-    let mut seqs: Vec<u64> = records
-        .iter()
-        .map(|r| match r {
-            Record::Result { seq, .. } | Record::Dropped { seq } | Record::Error { seq, .. } => {
-                *seq
-            }
-        })
-        .collect();
-    seqs.sort_unstable();
+    let seqs = sorted_seqs(&records);
     assert_eq!(
         seqs,
         (0..2500).collect::<Vec<_>>(),
@@ -174,15 +180,7 @@ fn frames_in_flight_on_several_threads_are_each_classified_or_dropped_exactly_on
     assert!(s.results > 0 && s.errors == 0, "{s:?}");
     assert!(threads.lock().unwrap().len() >= 2, "{s:?}");
     let records = collected.0.lock().unwrap();
-    let mut seqs: Vec<u64> = records
-        .iter()
-        .map(|r| match r {
-            Record::Result { seq, .. } | Record::Dropped { seq } | Record::Error { seq, .. } => {
-                *seq
-            }
-        })
-        .collect();
-    seqs.sort_unstable();
+    let seqs = sorted_seqs(&records);
     assert_eq!(seqs, (0..5_000).collect::<Vec<_>>(), "each frame once");
     // the clones classify as one classifier alone does: the same pattern frames again
     let results: std::collections::HashMap<u64, (u16, u32)> = records

@@ -539,6 +539,23 @@ mod tests {
         model
     }
 
+    /// A 3-channel layer of 40 varied weights per channel, a unit its multipliers are whole
+    /// multiples of, and `n` inputs `[1, 40, 1, 5]` covering every i8 value: `(o, k, weights,
+    /// unit, inputs)`.
+    fn varied_layer(n: usize) -> (usize, usize, Vec<i8>, f64, Vec<Tensor>) {
+        let (o, k) = (3, 40);
+        let weights: Vec<i8> = (0..o * k).map(|i| ((i * 53) % 255) as i8).collect();
+        let xs = (0..n)
+            .map(|seed| {
+                let v: Vec<i8> = (0..k * 5)
+                    .map(|i| ((i * 97 + seed * 31) % 256) as u8 as i8)
+                    .collect();
+                Tensor::from_shape(&[1, k, 1, 5], &v).unwrap()
+            })
+            .collect();
+        (o, k, weights, 808.0 * 2f64.powi(-22), xs)
+    }
+
     /// The model's output for every input in `xs`, optimized as `Engine` runs it.
     fn run(model: TypedModel, xs: &[Tensor]) -> Vec<Tensor> {
         let plan = model.into_optimized().unwrap().into_runnable().unwrap();
@@ -552,9 +569,8 @@ mod tests {
 
     #[test]
     fn a_fused_requantization_gives_the_operators_bytes_and_stores_i8_from_the_kernel() {
-        let (o, k) = (3, 40);
-        let weights: Vec<i8> = (0..o * k).map(|i| ((i * 53) % 255) as i8).collect();
-        let unit = 808.0 * 2f64.powi(-22);
+        // every value of the data, and saturation both ways
+        let (o, _, weights, unit, xs) = varied_layer(12);
         let model = conv_requant(
             &weights,
             o,
@@ -572,15 +588,6 @@ mod tests {
             .find(|n| n.op.name() == "OptMatMul")
             .unwrap();
         assert_eq!(mm.outputs[0].fact.datum_type, i8::datum_type());
-        // every value of the data, and saturation both ways
-        let xs: Vec<Tensor> = (0..12)
-            .map(|seed| {
-                let v: Vec<i8> = (0..k * 5)
-                    .map(|i| ((i * 97 + seed * 31) % 256) as u8 as i8)
-                    .collect();
-                Tensor::from_shape(&[1, k, 1, 5], &v).unwrap()
-            })
-            .collect();
         let (a, b) = (run(model, &xs), run(fused, &xs));
         assert_eq!(a, b);
         let all: Vec<i8> = a
@@ -624,17 +631,7 @@ mod tests {
 
     #[test]
     fn the_kernel_fusion_builds_the_matrix_product_tracts_optimizer_builds_from_the_operators() {
-        let (o, k) = (3, 40);
-        let weights: Vec<i8> = (0..o * k).map(|i| ((i * 53) % 255) as i8).collect();
-        let unit = 808.0 * 2f64.powi(-22);
-        let xs: Vec<Tensor> = (0..6)
-            .map(|seed| {
-                let v: Vec<i8> = (0..k * 5)
-                    .map(|i| ((i * 97 + seed * 31) % 256) as u8 as i8)
-                    .collect();
-                Tensor::from_shape(&[1, k, 1, 5], &v).unwrap()
-            })
-            .collect();
+        let (o, _, weights, unit, xs) = varied_layer(6);
         // per-channel multiples and a zero point; one multiplier (per tensor) and none
         for (multipliers, zp) in [
             (vec![5.0 * unit, 300.0 * unit, 1.0 * unit], -128),
