@@ -159,10 +159,25 @@ fn frames_in_flight_on_several_threads_are_each_classified_or_dropped_exactly_on
         max_frames: Some(5_000),
         ..fast_retry()
     };
-    // the threads the frames were classified on
-    let threads = Mutex::new(std::collections::HashSet::new());
+    // The threads the frames were classified on. Each holds its first frame until a second
+    // thread has classified one, so two frames are surely in flight at once, however the
+    // threads are scheduled (a capture far faster than them drops all but a few frames).
+    let threads = (
+        Mutex::new(std::collections::HashSet::new()),
+        std::sync::Condvar::new(),
+    );
     let tap = |_: &OwnedFrame, _: &Record| {
-        threads.lock().unwrap().insert(std::thread::current().id());
+        let (ids, changed) = &threads;
+        let mut ids = ids.lock().unwrap();
+        ids.insert(std::thread::current().id());
+        changed.notify_all();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while ids.len() < 2 && std::time::Instant::now() < deadline {
+            ids = changed
+                .wait_timeout(ids, Duration::from_millis(50))
+                .unwrap()
+                .0;
+        }
     };
     let stop = AtomicBool::new(false);
     let summary = camera::run_tapped(
@@ -178,7 +193,7 @@ fn frames_in_flight_on_several_threads_are_each_classified_or_dropped_exactly_on
     assert_eq!(s.captured, 5_000);
     assert!(s.accounted(), "{s:?}");
     assert!(s.results > 0 && s.errors == 0, "{s:?}");
-    assert!(threads.lock().unwrap().len() >= 2, "{s:?}");
+    assert!(threads.0.lock().unwrap().len() >= 2, "{s:?}");
     let records = collected.0.lock().unwrap();
     let seqs = sorted_seqs(&records);
     assert_eq!(seqs, (0..5_000).collect::<Vec<_>>(), "each frame once");
